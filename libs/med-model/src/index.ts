@@ -1,0 +1,38 @@
+export {
+  ModelDirectoryError,
+  isModelDirectoryError,
+  type ModelDirectoryErrorCode,
+  type ModelDirectoryErrorDetails,
+} from './errors.js';
+export {
+  GRAPH_ROLES,
+  MANIFEST_FILE,
+  MANIFEST_FORMAT,
+  ManifestSchema,
+  TASKS,
+  TENSOR_DTYPES,
+  checkGraphSignature,
+  getGraph,
+  graphPath,
+  isSafeRelativePath,
+  loadManifest,
+  parseManifest,
+  type GraphRole,
+  type GraphSession,
+  type GraphSpec,
+  type LoadManifestOptions,
+  type ModelManifest,
+  type TaskName,
+  type TaskSpec,
+  type TensorSpec,
+} from './manifest.js';
+export {
+  EncodedTensorSchema,
+  RoundtripFixtureSchema,
+  decodeTensor,
+  encodeTensor,
+  type DecodedTensor,
+  type EncodedTensor,
+  type FixtureDtype,
+  type RoundtripFixture,
+} from './fixtures.js';

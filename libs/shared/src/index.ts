@@ -1,0 +1,1 @@
+export { DEFAULT_MAX_WORDS, preCaption, preQuestion } from './text.js';

@@ -1,0 +1,128 @@
+"""Evaluate the tiny BLIP on the held-out shapes split with the PyTorch reference and write eval.json.
+
+  /usr/bin/python3 -m shapes.evaluate --run runs/tiny --split ../../datasets/shapes-test --out ../../models/blip-tiny-shapes/eval.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import time
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from blip.pipeline import BlipReference, load_reference
+
+from . import world
+
+
+def load_split(split: Path) -> list[dict]:
+    rows = [json.loads(line) for line in (split / "labels.jsonl").read_text().splitlines() if line.strip()]
+    for r in rows:
+        r["scene_obj"] = world.Scene.from_json(r["scene"])
+        r["path"] = split / r["file"]
+    return rows
+
+
+def auc(pos: list[float], neg: list[float]) -> float:
+    """Probability that a random positive scores above a random negative (ties count half)."""
+    wins = 0.0
+    for p in pos:
+        for n in neg:
+            wins += 1.0 if p > n else 0.5 if p == n else 0.0
+    return wins / (len(pos) * len(neg))
+
+
+def evaluate(ref: BlipReference, rows: list[dict], batch: int = 50, seed: int = 99) -> dict:
+    rng = random.Random(seed)
+    t0 = time.time()
+    cap_exact = cap_scene = 0
+    vqa_gen = vqa_rank = vqa_total = 0
+    pos_itm, neg_itm = [], []
+    noisy_removed = noisy_total = clean_kept = clean_total = 0
+    img_feats, captions = [], []
+    candidates = world.answer_vocabulary()
+    errors = []
+    for i in range(0, len(rows), batch):
+        chunk = rows[i : i + batch]
+        pixels = ref.pixels([Image.open(r["path"]) for r in chunk])
+        for r, c in zip(chunk, ref.caption(pixels, "beam", num_beams=3, max_length=20, min_length=5)):
+            text = c[0]["text"]
+            ok = world.exact_caption_match(text, r["scene_obj"])
+            cap_exact += ok
+            cap_scene += world.caption_matches_scene(text, r["scene_obj"])
+            if not ok and len(errors) < 20:
+                errors.append({"id": r["id"], "truth": r["caption"], "caption": text})
+        qs = [(j, q, a) for j, r in enumerate(chunk) for q, a in r["questions"]]
+        q_pixels = pixels[torch.tensor([j for j, _, _ in qs])]
+        gen = ref.answer_generate(q_pixels, [q for _, q, _ in qs])
+        ranked = ref.answer_rank(q_pixels, [q for _, q, _ in qs], candidates)
+        for (j, q, a), g, rk in zip(qs, gen, ranked):
+            vqa_total += 1
+            vqa_gen += g["answer"] == a
+            vqa_rank += rk[0]["answer"] == a
+        # ITM with hard negatives: the true caption against the same scene with one thing wrong
+        texts = [r["caption"] for r in chunk] + [world.negative_caption(r["scene_obj"], rng) for r in chunk]
+        m = ref.match(torch.cat([pixels, pixels]), texts)
+        pos_itm += [x["itm"] for x in m[: len(chunk)]]
+        neg_itm += [x["itm"] for x in m[len(chunk) :]]
+        # CapFilt filter on the web texts: noise is ITM probability < 0.5
+        web = ref.match(pixels, [r["web_text"] for r in chunk])
+        for r, x in zip(chunk, web):
+            if r["web_clean"]:
+                clean_total += 1
+                clean_kept += x["itm"] >= 0.5
+            else:
+                noisy_total += 1
+                noisy_removed += x["itm"] < 0.5
+        if len(img_feats) < 100:
+            img_feats.append(ref.image_embeds(pixels)[1])
+            captions += [r["caption"] for r in chunk]
+    # ITC text→image R@1 among the first 100 images; a hit is any image showing the same scene
+    img = torch.cat(img_feats)[:100]
+    caps = captions[:100]
+    sims = ref.text_embeds(caps) @ img.t()
+    top = sims.argmax(1).tolist()
+    r1 = sum(caps[t] == caps[q] for q, t in enumerate(top)) / len(caps)
+    n = len(rows)
+    return {
+        "test_images": n,
+        "caption_exact_match": round(cap_exact / n, 4),
+        "caption_scene_match": round(cap_scene / n, 4),
+        "caption_decoding": {"num_beams": 3, "max_length": 20, "min_length": 5, "prompt": "a picture of "},
+        "vqa_questions": vqa_total,
+        "vqa_accuracy_generate": round(vqa_gen / vqa_total, 4),
+        "vqa_accuracy_rank": round(vqa_rank / vqa_total, 4),
+        "itm_auc_hard_negatives": round(auc(pos_itm, neg_itm), 4),
+        "itc_text_to_image_r1": round(r1, 4),
+        "itc_gallery": len(caps),
+        "capfilt_noise_removed": round(noisy_removed / max(1, noisy_total), 4),
+        "capfilt_clean_kept": round(clean_kept / max(1, clean_total), 4),
+        "capfilt_threshold": 0.5,
+        "web_noisy": noisy_total,
+        "web_clean": clean_total,
+        "seconds": round(time.time() - t0, 1),
+        "caption_errors_sample": errors,
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--run", type=Path, default=Path("runs/tiny"))
+    p.add_argument("--split", type=Path, required=True)
+    p.add_argument("--out", type=Path)
+    p.add_argument("--limit", type=int)
+    a = p.parse_args()
+    torch.set_num_threads(2)
+    ref = load_reference(a.run)
+    rows = load_split(a.split)[: a.limit]
+    result = evaluate(ref, rows)
+    print(json.dumps({k: v for k, v in result.items() if k != "caption_errors_sample"}, indent=1))
+    if a.out:
+        a.out.write_text(json.dumps(result, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
