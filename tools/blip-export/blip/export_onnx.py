@@ -5,7 +5,7 @@
   # several checkpoints of one family (graphs of identical ViTs are written once)
   python3 -m blip.export_onnx --checkpoint a.pth --checkpoint b.pth --vocab vocab.txt --out DIR --name NAME
   # base-size random weights, for benchmarks (never committed)
-  python3 -m blip.export_onnx --random base --out bench/models/blip-base-random
+  python3 -m blip.export_onnx --random base --tasks caption,itm --out bench/models/blip-base-random
 
 Every graph's tensors go to one weights.bin, deduplicated by content (ONNX external data), so
 graphs that share weights (text encoder modes, decoder step and its cross K/V) store them once.
@@ -386,9 +386,11 @@ def main() -> None:
     p.add_argument("--checkpoint", type=Path, action="append", default=[])
     p.add_argument("--vocab", type=Path, help="vocab.txt (bert-base-uncased for official checkpoints)")
     p.add_argument("--random", choices=["base", "large"], help="random weights of this size (benchmarks)")
+    p.add_argument("--tasks", default="caption,itm,vqa", help="with --random: which task models to export")
     p.add_argument("--image-size", type=int, help="export at another image size (position embeddings interpolated)")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--name")
+    p.add_argument("--layout", default="blip", choices=["blip", "hf", "trained-here"], help="where the checkpoints come from (recorded in the manifest)")
     p.add_argument("--no-fixtures", action="store_true")
     a = p.parse_args()
     torch.set_num_threads(2)
@@ -398,16 +400,18 @@ def main() -> None:
         for tok, i in (("[PAD]", 0), ("[UNK]", 100), ("[CLS]", 101), ("[SEP]", 102), ("[MASK]", 103), ("[DEC]", 30522), ("[ENC]", 30523)):
             vocab[i] = tok
         torch.manual_seed(0)
-        models = {"caption": BLIP_Decoder(cfg), "itm": BLIP_ITM(cfg), "vqa": BLIP_VQA(cfg)}
-        models["itm"].visual_encoder = models["caption"].visual_encoder
-        models["vqa"].visual_encoder = models["caption"].visual_encoder
+        classes = {"caption": BLIP_Decoder, "itm": BLIP_ITM, "vqa": BLIP_VQA}
+        models = {t: classes[t](cfg) for t in a.tasks.split(",")}
+        first = next(iter(models.values()))
+        for m in models.values():  # one family: one ViT, exported once
+            m.visual_encoder = first.visual_encoder
         source = {"layout": "random", "size": a.random}
     else:
         if not a.checkpoint or not a.vocab:
             p.error("--checkpoint and --vocab are required unless --random")
         vocab = bert_vocab_with_added(a.vocab)
         models, cfg = load_models(a.checkpoint, len(vocab), special_from_vocab(vocab), a.image_size)
-        source = {"layout": "blip", "checkpoints": [c.name for c in a.checkpoint]}
+        source = {"layout": a.layout, "checkpoints": [c.name for c in a.checkpoint]}
     manifest = export(models, cfg, vocab, a.out, a.name or a.out.name, source, fixtures=not a.no_fixtures)
     total = sum(f["bytes"] for f in manifest["files"].values())
     print(f"wrote {a.out}: {manifest['version']}, {len(manifest['graphs'])} graphs, {total / 1e6:.1f} MB")

@@ -11,21 +11,12 @@ import torch.nn.functional as F
 from PIL import Image
 
 from .blip import BLIP_ITM, BLIP_VQA, BLIP_Decoder
-from .checkpoints import load_into, read_checkpoint
-from .config import IMAGE_MEAN, IMAGE_STD, BlipConfig
-from .export_onnx import kind_of, load_models, special_from_vocab
-from .generate import DecoderSession, Generated, beam_search, greedy, rank_answers, sample
+from .config import BlipConfig
+from .export_onnx import load_models, special_from_vocab
+from .generate import DecoderSession, beam_search, greedy, rank_answers, sample
+from .image import preprocess
 from .text import pre_caption, pre_question
 from .tokenizer import BertTokenizer
-
-_MEAN = np.array(IMAGE_MEAN, dtype=np.float32)
-_STD = np.array(IMAGE_STD, dtype=np.float32)
-
-
-def preprocess(img: Image.Image, size: int) -> np.ndarray:
-    """Whole image to size×size bicubic, [0,1], CLIP-normalised, CHW (BLIP data/__init__.py)."""
-    arr = np.asarray(img.convert("RGB").resize((size, size), Image.BICUBIC), dtype=np.float32) / 255.0
-    return ((arr - _MEAN) / _STD).transpose(2, 0, 1)
 
 
 class BlipReference:
@@ -50,14 +41,7 @@ class BlipReference:
         return torch.from_numpy(np.stack([preprocess(im, self.cfg.vision.image_size) for im in images]))
 
     def encode(self, texts: list[str], first: int, max_length: int = 35) -> tuple[torch.Tensor, torch.Tensor]:
-        rows = [[first] + self.tok.tokenize(t)[: max_length - 2] + [self.st.sep] for t in texts]
-        width = max(len(r) for r in rows)
-        ids = torch.full((len(rows), width), self.st.pad, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, r in enumerate(rows):
-            ids[i, : len(r)] = torch.tensor(r)
-            mask[i, : len(r)] = 1
-        return ids, mask
+        return self.tok.batch(texts, first, self.st.sep, self.st.pad, max_length)
 
     def decode(self, tokens: list[int]) -> str:
         specials = {self.st.pad, self.st.cls, self.st.sep, self.st.mask, self.st.dec, self.st.enc, self.st.unk}
@@ -147,5 +131,3 @@ def load_reference(model_dir_or_run: Path, vocab: Path | None = None) -> BlipRef
     paths = sorted(run.glob("model_*.pth"))
     return BlipReference.from_checkpoints(paths, vocab or run / "vocab.txt")
 
-
-__all__ = ["BlipReference", "Generated", "load_reference", "preprocess", "kind_of", "read_checkpoint", "load_into"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import unicodedata
 from pathlib import Path
 
+import torch
+
 
 def _is_punctuation(ch: str) -> bool:
     cp = ord(ch)
@@ -85,6 +87,18 @@ class BertTokenizer:
 
     def tokenize(self, text: str) -> list[int]:
         return [i for word in basic_tokenize(text) for i in self.wordpiece(word)]
+
+    def batch(self, texts: list[str], first: int, sep: int, pad: int, max_length: int = 35) -> tuple[torch.Tensor, torch.Tensor]:
+        """BLIP's text input: `first` ([CLS], [ENC] or [DEC]) + tokens + [SEP], truncated to
+        max_length, right-padded; returns ids and attention mask [B, T] int64."""
+        rows = [[first] + self.tokenize(t)[: max_length - 2] + [sep] for t in texts]
+        width = max(len(r) for r in rows)
+        ids = torch.full((len(rows), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, r in enumerate(rows):
+            ids[i, : len(r)] = torch.tensor(r)
+            mask[i, : len(r)] = 1
+        return ids, mask
 
     def decode(self, ids: list[int], skip: set[int] = frozenset()) -> str:
         text = ""

@@ -6,21 +6,11 @@ import random
 
 import numpy as np
 import torch
-from PIL import Image
 
-from blip.config import IMAGE_MEAN, IMAGE_STD
+from blip.image import preprocess
 from blip.tokenizer import BertTokenizer
 
 from . import world
-
-_MEAN = np.array(IMAGE_MEAN, dtype=np.float32)
-_STD = np.array(IMAGE_STD, dtype=np.float32)
-
-
-def preprocess(img: Image.Image, size: int) -> np.ndarray:
-    """Whole image to size×size bicubic, [0,1], CLIP-normalised, CHW (BLIP data/__init__.py)."""
-    arr = np.asarray(img.convert("RGB").resize((size, size), Image.BICUBIC), dtype=np.float32) / 255.0
-    return ((arr - _MEAN) / _STD).transpose(2, 0, 1)
 
 
 def pixel_batch(scenes: list[world.Scene], size: int) -> torch.Tensor:
@@ -40,14 +30,7 @@ class TextCoder:
         self.enc = tokenizer.token_id("[ENC]")
 
     def encode(self, texts: list[str], first: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        rows = [[first if first is not None else self.cls] + self.tok.tokenize(t)[: self.max_length - 2] + [self.sep] for t in texts]
-        width = max(len(r) for r in rows)
-        ids = torch.full((len(rows), width), self.pad, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, r in enumerate(rows):
-            ids[i, : len(r)] = torch.tensor(r)
-            mask[i, : len(r)] = 1
-        return ids, mask
+        return self.tok.batch(texts, self.cls if first is None else first, self.sep, self.pad, self.max_length)
 
     def prompt_ids(self, prompt: str) -> list[int]:
         """BLIP captioning: [DEC] + prompt tokens, without the trailing [SEP]."""

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from blip.config import IMAGE_MEAN, IMAGE_STD
+from blip.image import normalize, resize_rgb
 from blip.pipeline import BlipReference, load_reference
 
 from . import world
@@ -37,21 +37,11 @@ class RecordedUniforms:
         return out
 
 
-def resized(path: Path, size: int) -> np.ndarray:
-    return np.asarray(Image.open(path).convert("RGB").resize((size, size), Image.BICUBIC), dtype=np.uint8)
-
-
-def to_pixels(rgb: list[np.ndarray]) -> torch.Tensor:
-    arr = np.stack(rgb).astype(np.float32) / 255.0
-    arr = (arr - np.array(IMAGE_MEAN, dtype=np.float32)) / np.array(IMAGE_STD, dtype=np.float32)
-    return torch.from_numpy(arr.transpose(0, 3, 1, 2).copy())
-
-
 def build(ref: BlipReference, samples: Path, version: str, repo: Path) -> dict:
     items = json.loads((samples / "samples.json").read_text())[:6]
     S = ref.cfg.vision.image_size
-    rgb = [resized(samples / it["file"], S) for it in items]
-    px = to_pixels(rgb)
+    rgb = [resize_rgb(Image.open(samples / it["file"]), S) for it in items]
+    px = torch.from_numpy(normalize(np.stack(rgb)))
     fx: dict = {"model": version, "image_size": S, "tolerance": 1e-4,
                 "images": [{"file": str((samples / it["file"]).resolve().relative_to(repo)), "caption": it["caption"],
                             "resized_rgb_b64": base64.b64encode(r.tobytes()).decode()} for it, r in zip(items, rgb)]}
