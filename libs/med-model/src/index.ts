@@ -36,3 +36,63 @@ export {
   type FixtureDtype,
   type RoundtripFixture,
 } from './fixtures.js';
+export {
+  argmax,
+  logSoftmax,
+  minLength,
+  repetitionPenalty,
+  softmax64,
+  temperature,
+  topK,
+  topP,
+} from './generation/logits-processors.js';
+export {
+  Hypotheses,
+  beamSearch,
+  drawToken,
+  greedy,
+  sample,
+  type BeamOptions,
+  type CommonOptions,
+  type DecoderStepper,
+  type Generated,
+  type SampleOptions,
+} from './generation/search.js';
+export { OrtDecoderSession, computeCrossKV, type CrossKV } from './decoder-session.js';
+export { rankAnswers, type EncodedAnswers, type FullPassDecoder, type RankedAnswer } from './vqa-rank.js';
+export {
+  BlipEngine,
+  mulberry32,
+  type AnswerGenerateOptions,
+  type AnswerRankOptions,
+  type Caption,
+  type CaptionMode,
+  type CaptionOptions,
+  type EngineOptions,
+  type GeneratedAnswer,
+  type MatchOptions,
+  type MatchPair,
+  type MatchResult,
+  type Question,
+  type ScoredAnswer,
+} from './engine.js';
+export { Blip, BlipWorkerError, type BlipCaptionOptions, type BlipOpenOptions, type ImageInput } from './blip.js';
+export {
+  DEFAULT_MAX_TEXT_LENGTH,
+  MAX_CHARS_PER_WORD,
+  WordPieceTokenizer,
+  basicTokenize,
+  cleanUpTokenization,
+  type EncodedBatch,
+  type SpecialTokenIds,
+} from './tokenizer.js';
+export {
+  DEFAULT_IMAGE_LIMITS,
+  ImageError,
+  decodeAndResize,
+  isImageError,
+  normalize,
+  preprocess,
+  type ImageErrorCode,
+  type ImageLimits,
+} from './image.js';

@@ -1,0 +1,252 @@
+/**
+ * `Blip`: the public API. Every task runs in a worker thread (engine-worker.ts) that owns the
+ * onnxruntime sessions, so inference never blocks the caller's event loop (onnxruntime-node's
+ * `session.run()` computes on the calling thread). Inputs travel as transferred ArrayBuffers
+ * (by default the caller's own buffers, which the call detaches: see `transferInputs`).
+ */
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type {
+  AnswerGenerateOptions,
+  AnswerRankOptions,
+  Caption,
+  EngineOptions,
+  GeneratedAnswer,
+  MatchOptions,
+  MatchPair,
+  MatchResult,
+  Question,
+  ScoredAnswer,
+} from './engine.js';
+import type {
+  PreprocessLimits,
+  WireCaptionOptions,
+  WireError,
+  WireImages,
+  WorkerInit,
+  WorkerMessage,
+  WorkerRequest,
+} from './engine-worker.js';
+import type { TaskName } from './manifest.js';
+
+/** Encoded image files (JPEG, PNG, ... as image.ts reads them), or pixels [count, 3, S, S]. */
+export type ImageInput = readonly Uint8Array[] | { pixels: Float32Array; count: number };
+
+export interface BlipOpenOptions extends EngineOptions {
+  /** Passed to image.ts `preprocess` for encoded images. */
+  preprocessLimits?: PreprocessLimits;
+  /**
+   * Transfer input arrays to the worker instead of copying them (default true): the caller's
+   * pixel / image-byte arrays are detached by the call. Copying a large pixel batch costs
+   * main-thread time (page faults included); set false to keep the inputs usable.
+   */
+  transferInputs?: boolean;
+}
+
+/** Caption options; `uniforms` is a recorded stream of U[0,1) numbers consumed in order. */
+export type BlipCaptionOptions = WireCaptionOptions;
+
+export class BlipWorkerError extends Error {
+  readonly code: string | undefined;
+  constructor(e: WireError) {
+    super(e.message);
+    this.name = e.name;
+    this.code = e.code;
+    if (e.stack) this.stack = e.stack;
+  }
+}
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+/** file: URL of tsx's ESM API (`tsx/esm/api`, import condition), resolved from `from`. */
+function tsxEsmApi(from: string): string {
+  const require = createRequire(from);
+  let pkgFile: string;
+  try {
+    pkgFile = require.resolve('tsx/package.json');
+  } catch (cause) {
+    throw new Error('running Blip from TypeScript sources needs the "tsx" package (npm install -D tsx)', { cause });
+  }
+  const pkg = JSON.parse(readFileSync(pkgFile, 'utf8')) as {
+    exports: Record<string, { import?: string | { default?: string } }>;
+  };
+  const target = pkg.exports['./esm/api']?.import;
+  const rel = typeof target === 'string' ? target : target?.default;
+  if (!rel) throw new Error(`${pkgFile} has no "./esm/api" import export`);
+  return pathToFileURL(path.join(path.dirname(pkgFile), rel)).href;
+}
+
+function workerEntry(init: WorkerInit): Worker {
+  const here = import.meta.url;
+  if (here.endsWith('.ts')) {
+    // Running from TypeScript sources (vitest, tsx): let tsx compile the worker's module graph.
+    const tsxApi = tsxEsmApi(here);
+    const entry = new URL('./engine-worker.ts', here).href;
+    const boot = `
+      const { workerData } = require('node:worker_threads');
+      import(workerData.tsxApi)
+        .then((api) => api.tsImport(workerData.entry, workerData.entry))
+        .catch((err) => { process.nextTick(() => { throw err; }); });`;
+    return new Worker(boot, { eval: true, workerData: { ...init, tsxApi, entry } });
+  }
+  return new Worker(new URL('./engine-worker.js', here), { workerData: init });
+}
+
+/**
+ * The typed array to send and what to transfer: a view spanning its whole ArrayBuffer is
+ * transferred as is when `transfer` is set (the caller's array is detached); otherwise (or for a
+ * view into a larger or pooled buffer) it is copied first and the copy is transferred.
+ * SharedArrayBuffer-backed arrays are sent as they are (shared, not copied).
+ */
+function sendable<T extends Uint8Array | Float32Array>(a: T, transfer: boolean, list: ArrayBuffer[]): T {
+  if (!(a.buffer instanceof ArrayBuffer)) return a;
+  if (transfer && a.byteOffset === 0 && a.byteLength === a.buffer.byteLength && !list.includes(a.buffer)) {
+    list.push(a.buffer);
+    return a;
+  }
+  const copy = a.slice() as T;
+  list.push(copy.buffer as ArrayBuffer);
+  return copy;
+}
+
+function wireImages(images: ImageInput, transfer: boolean): { images: WireImages; transfer: ArrayBuffer[] } {
+  const list: ArrayBuffer[] = [];
+  if (Array.isArray(images)) {
+    const bytes = (images as readonly Uint8Array[]).map((b) => sendable(b, transfer, list));
+    return { images: { kind: 'bytes', images: bytes }, transfer: list };
+  }
+  const { pixels, count } = images as { pixels: Float32Array; count: number };
+  return { images: { kind: 'pixels', pixels: sendable(pixels, transfer, list), count }, transfer: list };
+}
+
+export class Blip {
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  private closed = false;
+  private failure: Error | undefined;
+
+  private constructor(
+    private readonly worker: Worker,
+    private readonly transferInputs: boolean,
+    /** The manifest version ({name}@{hash}) the worker loaded. */
+    readonly version: string,
+    /** S per task. */
+    readonly imageSizes: Partial<Record<TaskName, number>>,
+  ) {
+    worker.on('message', (msg: WorkerMessage) => {
+      if (msg.type !== 'result' && msg.type !== 'error') return;
+      const p = this.pending.get(msg.id);
+      if (!p) return;
+      this.pending.delete(msg.id);
+      if (msg.type === 'result') p.resolve(msg.result);
+      else p.reject(new BlipWorkerError(msg.error));
+    });
+    worker.on('error', (err) => this.fail(err));
+    worker.on('exit', (code) => this.fail(new Error(`the BLIP worker exited (code ${code})`)));
+  }
+
+  /** Starts the worker thread and loads the model directory in it. */
+  static async open(modelDir: string, opts: BlipOpenOptions = {}): Promise<Blip> {
+    const { preprocessLimits, transferInputs, ...engineOptions } = opts;
+    const init: WorkerInit = {
+      modelDir,
+      options: { ...engineOptions, ...(preprocessLimits === undefined ? {} : { preprocessLimits }) },
+    };
+    const worker = workerEntry(init);
+    const ready = await new Promise<Extract<WorkerMessage, { type: 'ready' }>>((resolve, reject) => {
+      const onMessage = (msg: WorkerMessage) => {
+        if (msg.type === 'ready') {
+          cleanup();
+          resolve(msg);
+        } else if (msg.type === 'init-error') {
+          cleanup();
+          reject(new BlipWorkerError(msg.error));
+        }
+      };
+      const onError = (err: Error) => {
+        cleanup();
+        reject(err);
+      };
+      const onExit = (code: number) => {
+        cleanup();
+        reject(new Error(`the BLIP worker exited (code ${code}) before loading ${modelDir}`));
+      };
+      const cleanup = () => {
+        worker.off('message', onMessage);
+        worker.off('error', onError);
+        worker.off('exit', onExit);
+      };
+      worker.on('message', onMessage);
+      worker.on('error', onError);
+      worker.on('exit', onExit);
+    }).catch(async (err: unknown) => {
+      await worker.terminate();
+      throw err;
+    });
+    return new Blip(worker, transferInputs ?? true, ready.version, ready.imageSizes);
+  }
+
+  private fail(err: Error): void {
+    this.failure ??= err;
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+  }
+
+  private request<T>(req: DistributiveOmit<WorkerRequest, 'id'>, transfer: ArrayBuffer[] = []): Promise<T> {
+    if (this.closed) return Promise.reject(new Error('Blip is closed'));
+    if (this.failure) return Promise.reject(this.failure);
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      this.worker.postMessage({ ...req, id } as WorkerRequest, transfer);
+    });
+  }
+
+  /** Captions per image (see BlipEngine.caption). */
+  caption(images: ImageInput, opts: BlipCaptionOptions = {}): Promise<Caption[][]> {
+    const w = wireImages(images, this.transferInputs);
+    const o: WireCaptionOptions = { ...opts, ...(opts.uniforms ? { uniforms: [...opts.uniforms] } : {}) };
+    return this.request({ op: 'caption', images: w.images, opts: o }, w.transfer);
+  }
+
+  answer(images: ImageInput, questions: readonly Question[], opts: AnswerGenerateOptions): Promise<GeneratedAnswer[]>;
+  answer(images: ImageInput, questions: readonly Question[], opts: AnswerRankOptions): Promise<ScoredAnswer[][]>;
+  answer(
+    images: ImageInput,
+    questions: readonly Question[],
+    opts: AnswerGenerateOptions | AnswerRankOptions,
+  ): Promise<GeneratedAnswer[] | ScoredAnswer[][]> {
+    const w = wireImages(images, this.transferInputs);
+    const o = opts.mode === 'rank' ? { ...opts, candidates: [...opts.candidates] } : { ...opts };
+    return this.request({ op: 'answer', images: w.images, questions: questions.map((q) => ({ ...q })), opts: o }, w.transfer);
+  }
+
+  /** ITM probability and ITC cosine per (image index, text) pair. */
+  match(images: ImageInput, pairs: readonly MatchPair[], opts: MatchOptions = {}): Promise<MatchResult[]> {
+    const w = wireImages(images, this.transferInputs);
+    return this.request({ op: 'match', images: w.images, pairs: pairs.map((p) => ({ ...p })), opts: { ...opts } }, w.transfer);
+  }
+
+  embedImages(images: ImageInput): Promise<Float32Array[]> {
+    const w = wireImages(images, this.transferInputs);
+    return this.request({ op: 'embedImages', images: w.images }, w.transfer);
+  }
+
+  embedTexts(texts: readonly string[]): Promise<Float32Array[]> {
+    return this.request({ op: 'embedTexts', texts: [...texts] });
+  }
+
+  /** Releases the sessions and terminates the worker. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    try {
+      if (!this.failure) await this.request({ op: 'close' });
+    } finally {
+      this.closed = true;
+      await this.worker.terminate();
+    }
+  }
+}
