@@ -1,13 +1,12 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import zlib from 'node:zlib';
 import sharp from 'sharp';
 import type { Sharp } from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_IMAGE_LIMITS, decodeAndResize, ImageError, normalize, preprocess } from './image.js';
+import { PARITY_FIXTURE, REPO_ROOT, testModelDir } from './test-model.js';
 
-const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const MEAN = [0.48145466, 0.4578275, 0.40821073] as const;
 const STD = [0.26862954, 0.26130258, 0.27577711] as const;
 
@@ -285,13 +284,11 @@ describe('preprocess', () => {
  * 14 / 0.186, 'mitchell' 25 / 0.321, 'linear' 33 / 0.441. 'cubic' is the same kernel as PIL's
  * and the closest on photo-like 640×480 → 384 (max 2, mean 0.10 vs 3 / 0.13 for lanczos2).
  */
-const PARITY_FIXTURE = ['models/blip-tiny-shapes/fixtures/parity.json', '/tmp/tiny-export/fixtures/parity.json']
-  .map((p) => path.resolve(REPO_ROOT, p))
-  .find((p) => existsSync(p));
+const PARITY_FILE = path.join(testModelDir(), PARITY_FIXTURE);
 
 describe('sharp vs PIL bicubic', () => {
-  it.skipIf(PARITY_FIXTURE === undefined)('is close to PIL on the parity fixture images', async () => {
-    const fixture = JSON.parse(readFileSync(PARITY_FIXTURE!, 'utf8')) as {
+  it('is close to PIL on the parity fixture images', async () => {
+    const fixture = JSON.parse(readFileSync(PARITY_FILE, 'utf8')) as {
       image_size: number;
       images: Array<{ file: string; resized_rgb_b64: string }>;
     };

@@ -4,27 +4,18 @@
  * (fed the recorded uniform stream) captions and VQA answers, scores, ITM probabilities, ITC
  * cosines and embeddings within the fixture's tolerance (1e-4).
  *
- * Model directory: $BLIP_MODEL_DIR (relative paths from the repo root), else
- * models/blip-tiny-shapes when it holds fixtures/parity.json, else /tmp/tiny-export.
+ * Model directory: see test-model.ts.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BlipEngine, type Caption } from './engine.js';
 import { normalize } from './image.js';
+import { PARITY_FIXTURE, REPO_ROOT, testModelDir } from './test-model.js';
 
 
-const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-const PARITY = path.join('fixtures', 'parity.json');
-
-function parityModelDir(): string {
-  const env = process.env['BLIP_MODEL_DIR']?.trim();
-  if (env) return path.resolve(REPO_ROOT, env);
-  const tiny = path.join(REPO_ROOT, 'models', 'blip-tiny-shapes');
-  if (existsSync(path.join(tiny, 'manifest.json')) && existsSync(path.join(tiny, PARITY))) return tiny;
-  return '/tmp/tiny-export';
-}
+const PARITY = PARITY_FIXTURE;
+const parityModelDir = testModelDir;
 
 interface Gen {
   tokens: number[];
