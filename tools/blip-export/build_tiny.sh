@@ -17,4 +17,5 @@ $PY -m blip.export_onnx --layout trained-here --name blip-tiny-shapes --vocab "$
   --checkpoint "$RUN/model_tiny_caption.pth" --checkpoint "$RUN/model_tiny_itm.pth" --checkpoint "$RUN/model_tiny_vqa.pth"
 $PY -m shapes.evaluate --run "$RUN" --split "$REPO/datasets/shapes-test" --out "$MODEL/eval.json"
 $PY -m shapes.fixtures --run "$RUN" --samples "$REPO/datasets/shapes-samples" --model "$MODEL"
+cp "$RUN/train_log.jsonl" "$MODEL/"  # provenance: the training curve
 du -sh "$MODEL"
