@@ -76,10 +76,11 @@ describe(`Blip worker: ${dir}`, () => {
     };
     const run = (images: { pixels: Float32Array; count: number }) =>
       blip.caption(images, { mode: 'beam', numBeams: 3, maxLength: 20, minLength: 5 });
+    await run(batchOf(1)); // warm-up: the first run pays for session and allocator start-up
     let t0 = performance.now();
     await run(batchOf(1));
     const one = performance.now() - t0;
-    const reps = Math.max(1, Math.ceil(450 / Math.max(one, 1)));
+    const reps = Math.max(1, Math.ceil(700 / Math.max(one, 1))); // margin over the 300 ms the test needs
     // Built before the clock starts: the batch is transferred (not copied) to the worker.
     const images = batchOf(reps);
 

@@ -43,6 +43,8 @@ def evaluate(ref: BlipReference, rows: list[dict], batch: int = 50, seed: int = 
     pos_itm, neg_itm = [], []
     noisy_removed = noisy_total = clean_kept = clean_total = 0
     img_feats, captions = [], []
+    by_objects = {1: [0, 0], 2: [0, 0]}  # caption exact matches / images, by object count
+    by_question: dict[str, list[int]] = {}  # VQA generate: right / asked, by question kind
     candidates = world.answer_vocabulary()
     errors = []
     for i in range(0, len(rows), batch):
@@ -52,6 +54,9 @@ def evaluate(ref: BlipReference, rows: list[dict], batch: int = 50, seed: int = 
             text = c[0]["text"]
             ok = world.exact_caption_match(text, r["scene_obj"])
             cap_exact += ok
+            tally = by_objects[len(r["scene_obj"].objects)]
+            tally[0] += ok
+            tally[1] += 1
             cap_scene += world.caption_matches_scene(text, r["scene_obj"])
             if not ok and len(errors) < 20:
                 errors.append({"id": r["id"], "truth": r["caption"], "caption": text})
@@ -62,6 +67,9 @@ def evaluate(ref: BlipReference, rows: list[dict], batch: int = 50, seed: int = 
         for (j, q, a), g, rk in zip(qs, gen, ranked):
             vqa_total += 1
             vqa_gen += g["answer"] == a
+            kind = by_question.setdefault(" ".join(q.split()[:2]), [0, 0])
+            kind[0] += g["answer"] == a
+            kind[1] += 1
             vqa_rank += rk[0]["answer"] == a
         # ITM with hard negatives: the true caption against the same scene with one thing wrong
         texts = [r["caption"] for r in chunk] + [world.negative_caption(r["scene_obj"], rng) for r in chunk]
@@ -91,10 +99,12 @@ def evaluate(ref: BlipReference, rows: list[dict], batch: int = 50, seed: int = 
         "test_images": n,
         "caption_exact_match": round(cap_exact / n, 4),
         "caption_scene_match": round(cap_scene / n, 4),
+        "caption_exact_match_by_objects": {str(k): round(v[0] / max(1, v[1]), 4) for k, v in by_objects.items()},
         "caption_decoding": {"num_beams": 3, "max_length": 20, "min_length": 5, "prompt": "a picture of "},
         "vqa_questions": vqa_total,
         "vqa_accuracy_generate": round(vqa_gen / vqa_total, 4),
         "vqa_accuracy_rank": round(vqa_rank / vqa_total, 4),
+        "vqa_accuracy_generate_by_question": {k: round(v[0] / v[1], 4) for k, v in sorted(by_question.items())},
         "itm_auc_hard_negatives": round(auc(pos_itm, neg_itm), 4),
         "itc_text_to_image_r1": round(r1, 4),
         "itc_gallery": len(caps),
