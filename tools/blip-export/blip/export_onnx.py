@@ -28,7 +28,7 @@ from torch import nn
 from .blip import BLIP_ITM, BLIP_VQA, MODEL_CLASSES, BLIP_Decoder
 from .checkpoints import CheckpointError, infer_config, load_into, read_checkpoint
 from .config import IMAGE_MEAN, IMAGE_STD, BlipConfig, SpecialTokens, base_config, large_config
-from .med import BertLMHeadModel, BertModel
+from .med import BertLMHeadModel
 
 OPSET = 17
 FORMAT = "blip-jobs/model@1"

@@ -18,13 +18,13 @@ import json
 import math
 import random
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from blip.blip import BLIP_Pretrain, BLIP_VQA
+from blip.blip import BLIP_ITM, BLIP_VQA, BLIP_Decoder, BLIP_Pretrain
 from blip.config import BlipConfig, SpecialTokens, tiny_config
 from blip.text import pre_question
 from blip.tokenizer import BertTokenizer
@@ -250,7 +250,6 @@ def save_state(path: Path, phase: int, step: int, pre, vqa, opt) -> None:
 def save_checkpoints(out: Path, cfg: BlipConfig, pre: BLIP_Pretrain, vqa: BLIP_VQA) -> None:
     """Write the three fine-tuned models as BLIP-layout checkpoints ({'model': state_dict}), the
     form official checkpoints come in, so the exporter treats them alike."""
-    from blip.blip import BLIP_Decoder, BLIP_ITM
     sd = pre.state_dict()
     for cls, name in ((BLIP_Decoder, "caption"), (BLIP_ITM, "itm")):
         model = cls(cfg)

@@ -12,7 +12,7 @@ from unittest import mock
 
 import torch
 
-from blip.blip import BLIP_ITM, BLIP_VQA, MODEL_CLASSES, BLIP_Decoder, BLIP_Pretrain
+from blip.blip import BLIP_ITM, MODEL_CLASSES, BLIP_Decoder, BLIP_Pretrain
 from blip.checkpoints import CheckpointError, hf_to_blip_name, infer_config, load_into, read_checkpoint
 from blip.config import SpecialTokens, TextConfig, VisionConfig, BlipConfig, base_config, large_config
 from blip.generate import DecoderSession, beam_search, greedy, min_length, repetition_penalty, top_k, top_p
@@ -30,9 +30,8 @@ def fast_init():
     """Base-size models allocate 224M parameters; skip their random init (layout tests only)."""
     stack = ExitStack()
     noop = lambda t, *a, **k: t  # noqa: E731
-    for target in (torch.nn.init, ):
-        for fn in ("trunc_normal_", "kaiming_uniform_", "uniform_", "normal_"):
-            stack.enter_context(mock.patch.object(target, fn, noop))
+    for fn in ("trunc_normal_", "kaiming_uniform_", "uniform_", "normal_"):
+        stack.enter_context(mock.patch.object(torch.nn.init, fn, noop))
     stack.enter_context(mock.patch.object(torch.Tensor, "normal_", noop))
     return stack
 
