@@ -118,13 +118,38 @@ def evaluate(ref: BlipReference, rows: list[dict], batch: int = 50, seed: int = 
     }
 
 
+def score_predictions(rows: list[dict], predictions: list[dict]) -> dict:
+    """Caption and VQA accuracy of another runtime's predictions (one JSON line per image:
+    id, caption, answers_generate, answers_rank in the order of the image's questions), judged by
+    the same parser as `evaluate`."""
+    by_id = {p["id"]: p for p in predictions}
+    missing = [r["id"] for r in rows if r["id"] not in by_id]
+    if missing:
+        raise SystemExit(f"{len(missing)} images have no prediction, first {missing[0]}")
+    cap = gen = rank = total = 0
+    for r in rows:
+        p = by_id[r["id"]]
+        cap += world.exact_caption_match(p["caption"], r["scene_obj"])
+        for (q, a), g, k in zip(r["questions"], p["answers_generate"], p["answers_rank"], strict=True):
+            total += 1
+            gen += g == a
+            rank += k == a
+    return {"test_images": len(rows), "caption_exact_match": round(cap / len(rows), 4),
+            "vqa_accuracy_generate": round(gen / total, 4), "vqa_accuracy_rank": round(rank / total, 4), "vqa_questions": total}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--run", type=Path, default=Path("runs/tiny"))
     p.add_argument("--split", type=Path, required=True)
     p.add_argument("--out", type=Path)
     p.add_argument("--limit", type=int)
+    p.add_argument("--predictions", type=Path, help="score another runtime's predictions (JSONL) instead of running PyTorch")
     a = p.parse_args()
+    if a.predictions:
+        preds = [json.loads(line) for line in a.predictions.read_text().splitlines() if line.strip()]
+        print(json.dumps(score_predictions(load_split(a.split)[: a.limit], preds), indent=1))
+        return
     torch.set_num_threads(2)
     ref = load_reference(a.run)
     rows = load_split(a.split)[: a.limit]
