@@ -1,11 +1,13 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
+import { createHash } from 'node:crypto';
 import sharp from 'sharp';
 import type { Sharp } from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_IMAGE_LIMITS, decodeAndResize, ImageError, normalize, preprocess } from './image.js';
 import { PARITY_FIXTURE, REPO_ROOT, testModelDir } from './test-model.js';
+import { resizeBicubicPIL } from './pil-resample.js';
 
 const MEAN = [0.48145466, 0.4578275, 0.40821073] as const;
 const STD = [0.26862954, 0.26130258, 0.27577711] as const;
@@ -277,43 +279,40 @@ describe('preprocess', () => {
   });
 });
 
-/**
- * sharp's bicubic (kernel 'cubic' = Catmull-Rom, PIL's BICUBIC) against PIL on the shapes world:
- * the PyTorch parity fixture stores PIL's resized uint8 pixels. Measured (sharp 0.35.5, libvips
- * 8.18.7, 256×256 → 64): max 11, mean 0.103 with 'cubic'; 'lanczos2' 10 / 0.101, 'lanczos3'
- * 14 / 0.186, 'mitchell' 25 / 0.321, 'linear' 33 / 0.441. 'cubic' is the same kernel as PIL's
- * and the closest on photo-like 640×480 → 384 (max 2, mean 0.10 vs 3 / 0.13 for lanczos2).
- */
 const PARITY_FILE = path.join(testModelDir(), PARITY_FIXTURE);
 
-describe('sharp vs PIL bicubic', () => {
-  it('is close to PIL on the parity fixture images', async () => {
+describe('PIL-exact bicubic resize', () => {
+  it('reproduces PIL byte for byte on the parity fixture images (PNG decode + resize)', async () => {
     const fixture = JSON.parse(readFileSync(PARITY_FILE, 'utf8')) as {
       image_size: number;
       images: Array<{ file: string; resized_rgb_b64: string }>;
     };
     const size = fixture.image_size;
     expect(fixture.images.length).toBeGreaterThan(0);
-    let max = 0;
-    let sum = 0;
-    let n = 0;
     for (const img of fixture.images) {
-      const ref = Buffer.from(img.resized_rgb_b64, 'base64');
-      expect(ref.length).toBe(size * size * 3);
+      const ref = new Uint8Array(Buffer.from(img.resized_rgb_b64, 'base64'));
       const out = await decodeAndResize(readFileSync(path.resolve(REPO_ROOT, img.file)), size);
-      for (let i = 0; i < ref.length; i++) {
-        const d = Math.abs(out[i]! - ref[i]!);
-        if (d > max) max = d;
-        sum += d;
-        n++;
-      }
+      expect(Buffer.from(out).equals(Buffer.from(ref)), img.file).toBe(true);
     }
-    const mean = sum / n;
-    console.log(
-      `sharp vs PIL bicubic (${fixture.images.length} images → ${size}×${size}, ${PARITY_FIXTURE}): ` +
-        `max abs diff ${max}, mean abs diff ${mean.toFixed(4)}`,
-    );
-    expect(mean).toBeLessThan(2.0);
-    expect(max).toBeLessThan(40);
+  });
+
+  // sha256 of PIL 9.4 `Image.fromarray(img).resize((ow, oh), Image.BICUBIC)` for the synthetic
+  // pattern below, computed once with /usr/bin/python3 (numpy + PIL): shrinking, enlarging,
+  // mixed, identity.
+  const PIL_DIGESTS: [number, number, number, number, string][] = [
+    [37, 23, 64, 64, 'c0892d2427d5562494405e14c823aef28338a33200264f4b5fa4d82bde581b91'],
+    [200, 150, 64, 64, '4b74abec7f85fd2fbfcd711069d13737af56430175ab06c04446c9a2677a376d'],
+    [300, 500, 64, 64, 'a3355ce98d59349d311aeee47ea86c5af8709402e86269bd3f04142c4497b8aa'],
+    [640, 360, 384, 384, '6a7f682e401347943cb959f1768bcc3702f02d6ee2455fcc1d0e8801934315e7'],
+    [64, 64, 64, 64, '486003ab07c30a08b12f26f48966d3b4e2476aac3ca509c758fa077bed4b8b78'],
+    [97, 61, 48, 80, '731f93062c95548d49758dc7d3ca9c9041d72cecd8cb6842002facd568b0e313'],
+  ];
+  it.each(PIL_DIGESTS)('%i×%i → %i×%i equals PIL', (w, h, ow, oh, digest) => {
+    const img = new Uint8Array(w * h * 3);
+    for (let y = 0; y < h; y++)
+      for (let x = 0; x < w; x++)
+        for (let c = 0; c < 3; c++) img[(y * w + x) * 3 + c] = (x * 7 + y * 13 + c * 50 + ((x * y) % 17)) % 256;
+    const out = resizeBicubicPIL(img, w, h, 3, ow, oh);
+    expect(createHash('sha256').update(out).digest('hex')).toBe(digest);
   });
 });

@@ -15,18 +15,13 @@
  * - Alpha is dropped without compositing, and BEFORE resizing: sharp premultiplies alpha when it
  *   resizes an image that has one, which changes the colour of (semi-)transparent pixels, so an
  *   image with alpha is first decoded to full-size RGB and then resized.
- * - The resize starts from full resolution: sharp's JPEG shrink-on-load (decoding at 1/2, 1/4,
- *   1/8 scale in the DCT domain) is disabled by `pipelineColourspace('srgb')`.
- * - Kernel `cubic` is Catmull-Rom (Keys a = -0.5), PIL's BICUBIC kernel; libvips scales its
- *   support with the reduction factor like PIL does. See image.test.ts for measured differences.
- *
- * Known limitation: when either side is ENLARGED to S (e.g. 640×360 → 384×384), libvips samples
- * about half a pixel off PIL's pixel-centre convention, on both axes: measured on smooth
- * synthetic images, mean abs diff 6.4 / max 106 (640×360), 2.4 / 75 (200×150), against
- * 0.1–0.5 / ≤ 3 when both sides shrink. Exact parity there needs PIL's resampling ported.
+ * - The resize is PIL's own (pil-resample.ts), on the full-resolution decode: libvips' cubic
+ *   differs from PIL by up to 11 levels when shrinking and by ~100 when a side is enlarged (it
+ *   samples half a pixel off PIL's convention), enough to change captions.
  */
 import sharp from 'sharp';
-import type { Metadata, ResizeOptions, SharpOptions } from 'sharp';
+import type { Metadata, SharpOptions } from 'sharp';
+import { resizeBicubicPIL } from './pil-resample.js';
 
 export interface ImageLimits {
   /** Largest encoded input accepted, in bytes. */
@@ -193,38 +188,23 @@ export async function decodeAndResize(bytes: Uint8Array, size: number, limits?: 
     );
   }
 
-  const resizeOptions: ResizeOptions = { width: size, height: size, fit: 'fill', kernel: 'cubic' };
+  let full: { data: Buffer; info: { width: number; height: number; channels: number } };
   try {
-    let out: Buffer;
-    if (meta.hasAlpha) {
-      // Drop alpha at full size first (PIL convert('RGB')), so the resize never sees it.
-      const full = await sharp(bytes, options)
-        .autoOrient()
-        .removeAlpha()
-        .toColourspace('srgb')
-        .raw({ depth: 'uchar' })
-        .toBuffer({ resolveWithObject: true });
-      const { width: w, height: h, channels } = full.info;
-      out = await sharp(full.data, { raw: { width: w, height: h, channels } })
-        .resize(resizeOptions)
-        .raw({ depth: 'uchar' })
-        .toBuffer();
-    } else {
-      out = await sharp(bytes, options)
-        .autoOrient()
-        .pipelineColourspace('srgb') // also disables JPEG shrink-on-load
-        .resize(resizeOptions)
-        .toColourspace('srgb')
-        .raw({ depth: 'uchar' })
-        .toBuffer();
-    }
-    if (out.length !== size * size * 3) {
-      throw new Error(`decoded to ${out.length} bytes, expected ${size}×${size}×3 = ${size * size * 3}`);
-    }
-    return new Uint8Array(out.buffer, out.byteOffset, out.length);
+    // Full-resolution RGB (alpha dropped like PIL convert('RGB'); `pipelineColourspace` also
+    // disables JPEG shrink-on-load), then PIL's own resampling.
+    full = await sharp(bytes, options)
+      .autoOrient()
+      .pipelineColourspace('srgb')
+      .removeAlpha()
+      .toColourspace('srgb')
+      .raw({ depth: 'uchar' })
+      .toBuffer({ resolveWithObject: true });
   } catch (e) {
     throw decodeError(e, 'pixels', lim);
   }
+  const { width: w, height: h, channels } = full.info;
+  if (channels !== 3) throw new ImageError('CORRUPT_IMAGE', `decoded to ${channels} channels, expected RGB`, { channels });
+  return resizeBicubicPIL(new Uint8Array(full.data.buffer, full.data.byteOffset, full.data.length), w, h, 3, size, size);
 }
 
 /**
