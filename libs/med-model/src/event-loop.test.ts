@@ -9,11 +9,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Blip } from './blip.js';
-import { normalize } from './image.js';
-import { PARITY_FIXTURE, REPO_ROOT, testModelDir } from './test-model.js';
+import { PARITY_FIXTURE, REPO_ROOT, fixturePixels, testModelDir } from './test-model.js';
 
-const PARITY = PARITY_FIXTURE;
-const modelDir = testModelDir;
 
 interface Fixture {
   image_size: number;
@@ -22,8 +19,8 @@ interface Fixture {
   embed: { texts: string[]; text_itc: number[][] };
 }
 
-const dir = modelDir();
-const fixturePath = path.join(dir, PARITY);
+const dir = testModelDir();
+const fixturePath = path.join(dir, PARITY_FIXTURE);
 
 describe(`Blip worker: ${dir}`, () => {
   let blip: Blip;
@@ -36,15 +33,8 @@ describe(`Blip worker: ${dir}`, () => {
     const manifest = JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as {
       preprocess: { mean: number[]; std: number[] };
     };
-    const S = fx.image_size;
-    per = 3 * S * S;
-    pixels = new Float32Array(fx.images.length * per);
-    fx.images.forEach((im, i) =>
-      pixels.set(
-        normalize(new Uint8Array(Buffer.from(im.resized_rgb_b64, 'base64')), S, manifest.preprocess.mean, manifest.preprocess.std),
-        i * per,
-      ),
-    );
+    per = 3 * fx.image_size * fx.image_size;
+    pixels = fixturePixels(fx, manifest.preprocess);
     blip = await Blip.open(dir, { intraOpNumThreads: 1 });
   });
 

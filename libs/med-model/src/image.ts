@@ -12,12 +12,10 @@
  * - Embedded ICC profiles are ignored (`ignoreIcc`), as PIL's `convert('RGB')` ignores them; the
  *   model was trained on PIL-decoded pixels. (CMYK is still converted through libvips' generic
  *   CMYK profile, where PIL uses a naive formula: CMYK JPEGs differ slightly.)
- * - Alpha is dropped without compositing, and BEFORE resizing: sharp premultiplies alpha when it
- *   resizes an image that has one, which changes the colour of (semi-)transparent pixels, so an
- *   image with alpha is first decoded to full-size RGB and then resized.
- * - The resize is PIL's own (pil-resample.ts), on the full-resolution decode: libvips' cubic
- *   differs from PIL by up to 11 levels when shrinking and by ~100 when a side is enlarged (it
- *   samples half a pixel off PIL's convention), enough to change captions.
+ * - Alpha is dropped without compositing, at full size, before the resize.
+ * - The resize is PIL's own (pil-resample.ts) on the full-resolution decode (JPEG shrink-on-load
+ *   disabled): libvips' cubic samples half a pixel off PIL's convention and differed by up to 11
+ *   levels on the shapes samples, enough to change a caption.
  */
 import sharp from 'sharp';
 import type { Metadata, SharpOptions } from 'sharp';

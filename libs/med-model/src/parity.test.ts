@@ -10,12 +10,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BlipEngine, type Caption } from './engine.js';
-import { normalize } from './image.js';
-import { PARITY_FIXTURE, REPO_ROOT, testModelDir } from './test-model.js';
+import { PARITY_FIXTURE, REPO_ROOT, fixturePixels, testModelDir } from './test-model.js';
 
 
-const PARITY = PARITY_FIXTURE;
-const parityModelDir = testModelDir;
 
 interface Gen {
   tokens: number[];
@@ -56,8 +53,8 @@ interface ParityFixture {
   embed: { image_itc: number[][]; texts: string[]; text_itc: number[][] };
 }
 
-const dir = parityModelDir();
-const fixturePath = path.join(dir, PARITY);
+const dir = testModelDir();
+const fixturePath = path.join(dir, PARITY_FIXTURE);
 const haveFixture = existsSync(fixturePath);
 
 /** Largest |difference| per check, printed at the end. */
@@ -69,7 +66,7 @@ function track(name: string, actual: number, expected: number): number {
 }
 
 it(`has a parity fixture (${path.relative(REPO_ROOT, fixturePath) || fixturePath})`, () => {
-  expect(haveFixture, `${fixturePath} is missing; set BLIP_MODEL_DIR to a model directory with ${PARITY}`).toBe(true);
+  expect(haveFixture, `${fixturePath} is missing; set BLIP_MODEL_DIR to a model directory with ${PARITY_FIXTURE}`).toBe(true);
 });
 
 describe.runIf(haveFixture)(`parity with PyTorch: ${dir}`, () => {
@@ -83,15 +80,8 @@ describe.runIf(haveFixture)(`parity with PyTorch: ${dir}`, () => {
     fx = JSON.parse(readFileSync(fixturePath, 'utf8')) as ParityFixture;
     tol = fx.tolerance;
     engine = await BlipEngine.load(dir, { intraOpNumThreads: 1 });
-    const S = fx.image_size;
-    const { mean, std } = engine.manifest.preprocess;
     B = fx.images.length;
-    pixels = new Float32Array(B * 3 * S * S);
-    fx.images.forEach((im, i) => {
-      const rgb = new Uint8Array(Buffer.from(im.resized_rgb_b64, 'base64'));
-      expect(rgb.length).toBe(S * S * 3);
-      pixels.set(normalize(rgb, S, mean, std), i * 3 * S * S);
-    });
+    pixels = fixturePixels(fx, engine.manifest.preprocess);
   });
 
   afterAll(async () => {

@@ -69,21 +69,27 @@ def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
     return out
 
 
-def read_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
-    """A state dict in BLIP's names from a .pth/.bin/.safetensors file (HF names are mapped)."""
+def load_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], BlipConfig | None]:
+    """A state dict in BLIP's names from a .pth/.bin/.safetensors file (HF names are mapped), and
+    the BlipConfig saved beside it, if any (checkpoints written by shapes/train.py carry one)."""
     path = Path(path)
+    saved = None
     if path.suffix == ".safetensors":
         sd = read_safetensors(path)
     else:
         obj = torch.load(path, map_location="cpu")
         sd = obj.get("model", obj.get("state_dict", obj)) if isinstance(obj, dict) else obj
+        if isinstance(obj, dict) and isinstance(obj.get("config"), dict):
+            saved = BlipConfig.from_dict(obj["config"])
     if not isinstance(sd, dict):
         raise CheckpointError(f"{path}: no state dict found")
-    return {hf_to_blip_name(k): v for k, v in sd.items()}
+    return {hf_to_blip_name(k): v for k, v in sd.items()}, saved
 
 
 def infer_config(sd: dict[str, torch.Tensor], vocab_size: int | None = None) -> BlipConfig:
-    """Read the architecture off the tensor shapes (base, large or any small config)."""
+    """Read the architecture off the tensor shapes (base, large or any small config). Head counts
+    are not in the shapes: BLIP's 64-wide heads are assumed (exact for base and large); a
+    checkpoint with other heads must carry its config (see load_checkpoint)."""
     try:
         width = sd["visual_encoder.cls_token"].shape[-1]
         patch = sd["visual_encoder.patch_embed.proj.weight"].shape[-1]
@@ -97,13 +103,13 @@ def infer_config(sd: dict[str, torch.Tensor], vocab_size: int | None = None) -> 
     except (KeyError, ValueError) as e:
         raise CheckpointError(f"cannot infer the architecture: missing {e}") from e
     grid = int(round((tokens - 1) ** 0.5))
-    heads = {768: 12, 1024: 16}.get(width, max(1, width // 64))
+    heads = max(1, width // 64)
     hidden = words.shape[1]
     embed_dim = sd["vision_proj.weight"].shape[0] if "vision_proj.weight" in sd else 256
     return BlipConfig(
         vision=VisionConfig(image_size=grid * patch, patch_size=patch, width=width, depth=depth, heads=heads),
         text=TextConfig(vocab_size=vocab_size or words.shape[0], hidden_size=hidden, num_hidden_layers=layers,
-                        num_attention_heads=max(1, hidden // 64) if hidden >= 256 else 4, intermediate_size=inter,
+                        num_attention_heads=max(1, hidden // 64), intermediate_size=inter,
                         max_position_embeddings=positions, encoder_width=width),
         embed_dim=embed_dim,
     )

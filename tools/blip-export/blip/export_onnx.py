@@ -26,7 +26,7 @@ from onnx import numpy_helper
 from torch import nn
 
 from .blip import BLIP_ITM, BLIP_VQA, MODEL_CLASSES, BLIP_Decoder
-from .checkpoints import CheckpointError, infer_config, load_into, read_checkpoint
+from .checkpoints import CheckpointError, infer_config, load_checkpoint, load_into
 from .config import IMAGE_MEAN, IMAGE_STD, BlipConfig, SpecialTokens, base_config, large_config
 from .med import BertLMHeadModel
 
@@ -354,9 +354,9 @@ def kind_of(sd: dict) -> str:
 def load_models(paths: list[Path], vocab_size: int, special: SpecialTokens, image_size: int | None) -> tuple[dict, BlipConfig]:
     models, cfg = {}, None
     for path in paths:
-        sd = read_checkpoint(path)
+        sd, saved = load_checkpoint(path)
         kind = kind_of(sd)
-        c = infer_config(sd, vocab_size)
+        c = saved or infer_config(sd, vocab_size)
         if image_size:
             c.vision.image_size = image_size
         c.special_tokens = special

@@ -43,7 +43,7 @@ def positive_text(scene: world.Scene, rng: random.Random) -> str:
     if r < 0.4:
         return world.canonical_caption(scene)
     if r < 0.55 and len(scene.objects) == 2:
-        return world.caption(scene, first=1 - _canonical_first(scene))
+        return world.caption(scene, first=1 - world.canonical_first(scene))
     return rng.choice(world.clean_texts(scene))
 
 
@@ -53,10 +53,6 @@ def noisy_text(scene: world.Scene, rng: random.Random) -> str:
         if not clean:
             return text
     return world.negative_caption(scene, rng)
-
-
-def _canonical_first(scene: world.Scene) -> int:
-    return 0 if world.canonical_caption(scene) == world.caption(scene, 0) else 1
 
 
 def sample_scenes(rng: random.Random, n: int) -> list[world.Scene]:

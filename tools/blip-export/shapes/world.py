@@ -326,7 +326,8 @@ def caption(scene: Scene, first: int = 0) -> str:
     return f"{_phrase(a)} {rel} {_phrase(b)}"
 
 
-def _canonical_first(scene: Scene) -> int:
+def canonical_first(scene: Scene) -> int:
+    """Index of the object the canonical caption names first (the left or upper one)."""
     if len(scene.objects) == 1:
         return 0
     return 0 if relation(scene) in (LEFT, ABOVE) else 1
@@ -334,7 +335,7 @@ def _canonical_first(scene: Scene) -> int:
 
 def canonical_caption(scene: Scene) -> str:
     """Left object first (horizontal) / upper object first (vertical)."""
-    return caption(scene, _canonical_first(scene))
+    return caption(scene, canonical_first(scene))
 
 
 # Caption templates. Each takes (a, rel, b) attribute triples (b/rel None for
@@ -418,7 +419,7 @@ def _corrupt(scene: Scene, rng: random.Random, kind: str, template: str = "canon
     """
     n = len(scene.objects)
     if first is None:
-        first = _canonical_first(scene) if n == 2 else 0
+        first = canonical_first(scene) if n == 2 else 0
     fn, _ = TEMPLATES[template]
     if n == 1:
         a, rel, b = _attrs(scene.objects[0]), None, None
@@ -480,8 +481,8 @@ def web_text(scene: Scene, rng: random.Random) -> tuple:
             kinds.append("reversed")
         kind = rng.choice(kinds)
         if kind == "reversed":
-            return caption(scene, 1 - _canonical_first(scene)), True, "reversed"
-        first = rng.randrange(n) if (n == 2 and kind != "canonical") else _canonical_first(scene)
+            return caption(scene, 1 - canonical_first(scene)), True, "reversed"
+        first = rng.randrange(n) if (n == 2 and kind != "canonical") else canonical_first(scene)
         return render_template(kind, scene, first), True, kind
     kinds = ["wrong_color", "wrong_shape", "wrong_size", "slogan", "filename"]
     if n == 2:

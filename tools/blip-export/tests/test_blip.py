@@ -13,7 +13,7 @@ from unittest import mock
 import torch
 
 from blip.blip import BLIP_ITM, MODEL_CLASSES, BLIP_Decoder, BLIP_Pretrain
-from blip.checkpoints import CheckpointError, hf_to_blip_name, infer_config, load_into, read_checkpoint
+from blip.checkpoints import CheckpointError, hf_to_blip_name, infer_config, load_checkpoint, load_into
 from blip.config import SpecialTokens, TextConfig, VisionConfig, BlipConfig, base_config, large_config
 from blip.generate import DecoderSession, beam_search, greedy, min_length, repetition_penalty, top_k, top_p
 from blip.text import pre_caption, pre_question
@@ -108,7 +108,9 @@ class StrictLoading(unittest.TestCase):
         with tempfile.TemporaryDirectory() as d:
             torch.save({"model": self.sd}, Path(d) / "m.pth")
             m = BLIP_Decoder(self.cfg)
-            self.assertEqual(load_into(m, read_checkpoint(Path(d) / "m.pth")), [])
+            sd, saved = load_checkpoint(Path(d) / "m.pth")
+            self.assertIsNone(saved)
+            self.assertEqual(load_into(m, sd), [])
             for k, v in m.state_dict().items():
                 self.assertTrue(torch.equal(v, self.sd[k]), k)
 
@@ -152,11 +154,20 @@ class StrictLoading(unittest.TestCase):
         with tempfile.TemporaryDirectory() as d:
             path = Path(d) / "model.safetensors"
             write_safetensors(path, {k: v for k, v in hf.items() if k != "text_decoder.bert.embeddings.position_ids"})
-            sd = read_checkpoint(path)
+            sd, _ = load_checkpoint(path)
             sd["text_decoder.bert.embeddings.position_ids"] = self.sd["text_decoder.bert.embeddings.position_ids"]
             m = BLIP_Decoder(self.cfg)
             load_into(m, sd)
             self.assertTrue(torch.equal(m.state_dict()["visual_encoder.pos_embed"], self.sd["visual_encoder.pos_embed"]))
+
+    def test_saved_config_wins_over_inference(self):
+        """Head counts are not in the shapes: a checkpoint that carries its config keeps them."""
+        with tempfile.TemporaryDirectory() as d:
+            torch.save({"model": self.sd, "config": self.cfg.to_dict()}, Path(d) / "m.pth")
+            _, saved = load_checkpoint(Path(d) / "m.pth")
+        self.assertEqual(saved.vision.heads, 2)
+        self.assertEqual(saved.text.num_attention_heads, 2)
+        self.assertEqual(infer_config(self.sd).text.num_attention_heads, 1)  # 32 // 64 → at least 1
 
     def test_infer_config_reads_the_architecture(self):
         cfg = infer_config(self.sd)
