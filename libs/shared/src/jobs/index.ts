@@ -1,0 +1,4 @@
+export { BatchStore, FINAL_STATES, type BatchInfo, type FinalState } from './batch-store.js';
+export { LIMITS } from './limits.js';
+export * from './schemas.js';
+export { JOB_TASKS, queueName, resultKey, type JobTask } from './tasks.js';
