@@ -65,6 +65,10 @@ export const ConfigSchema = z.object({
   /** Micro-batch: flush at this many items or after WORKER_MAX_WAIT_MS. */
   WORKER_MAX_BATCH: int(16, 1),
   WORKER_MAX_WAIT_MS: int(20, 0),
+  /** BullMQ lock: a job whose worker stops renewing it for this long is retried elsewhere. */
+  WORKER_LOCK_DURATION_MS: int(30_000, 1000),
+  /** How often each worker looks for stalled jobs. */
+  WORKER_STALLED_INTERVAL_MS: int(30_000, 1000),
   /** onnxruntime intra-op threads (0: onnxruntime's choice). */
   ORT_THREADS: int(0),
   /** Execution providers in order, e.g. `cuda,cpu` on GPU hosts. */

@@ -9,6 +9,7 @@
  *   {prefix}:batch:{id}:finished   set   job ids finished in any state
  *   {prefix}:batch:{id}:{state}    set   job ids per final state
  *   {prefix}:tenant:{t}:queued     int   the tenant's jobs not yet finished
+ *   {prefix}:cancel:{jobId}        flag  cancel requested while the job was running
  */
 import type { Redis } from 'ioredis';
 import type { JobTask } from './tasks.js';
@@ -122,6 +123,15 @@ export class BatchStore {
 
   async isFinished(batchId: string, jobId: string): Promise<boolean> {
     return (await this.redis.sismember(this.key(batchId, 'finished'), jobId)) === 1;
+  }
+
+  /** Asks a running job to stop: the worker checks the flag before it computes and before it writes. */
+  async requestCancel(jobId: string): Promise<void> {
+    await this.redis.set(`${this.prefix}:cancel:${jobId}`, '1', 'EX', this.ttlS);
+  }
+
+  async isCancelRequested(jobId: string): Promise<boolean> {
+    return (await this.redis.exists(`${this.prefix}:cancel:${jobId}`)) === 1;
   }
 
   /** The tenant's jobs submitted and not yet finished. */
