@@ -240,7 +240,9 @@ export function formatFailure(f: JobFailure): string {
 
 export function parseFailure(reason: string | undefined): JobFailure | null {
   if (!reason) return null;
-  const m = /^([A-Z_]+): ([\s\S]*)$/.exec(reason);
-  if (m && (FAILURE_CODES as readonly string[]).includes(m[1]!)) return { code: m[1] as FailureCode, message: m[2]! };
+  const [, code, message] = /^([A-Z_]+): ([\s\S]*)$/.exec(reason) ?? [];
+  if (code !== undefined && message !== undefined && (FAILURE_CODES as readonly string[]).includes(code)) {
+    return { code: code as FailureCode, message };
+  }
   return { code: 'INTERNAL', message: reason };
 }

@@ -11,9 +11,9 @@ export interface S3Location {
 
 /** `s3://bucket/key/...` → { bucket, key }; null for anything else. */
 export function parseS3Uri(uri: string): S3Location | null {
-  const m = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/.exec(uri);
-  if (!m) return null;
-  return { bucket: m[1]!, key: (m[2] ?? '').replace(/\/+$/, '') };
+  const [, bucket, key] = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/.exec(uri) ?? [];
+  if (bucket === undefined) return null;
+  return { bucket, key: (key ?? '').replace(/\/+$/, '') };
 }
 
 /**

@@ -23,6 +23,9 @@ export interface S3ClientOptions {
 }
 
 export function createS3Client(opts: S3ClientOptions = {}): S3Client {
+  // We pin Node 20 deliberately (engines); the SDK's per-process "upgrade to Node 22" warning
+  // would otherwise open every log. An explicit setting by the operator wins.
+  process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
   const config: S3ClientConfig = {
     region: opts.region ?? 'us-east-1',
     // Checksums only where S3 requires them: otherwise a streamed PutObject to s3rver is stored
@@ -91,7 +94,8 @@ export class S3Storage implements ObjectStorage {
         out.Body?.transformToWebStream().cancel().catch(() => undefined);
         throw new StorageError('TOO_LARGE', `${key} is ${out.ContentLength} bytes, over the limit of ${opts.maxBytes}`, false);
       }
-      const bytes = await out.Body!.transformToByteArray();
+      if (!out.Body) throw new StorageError('UNAVAILABLE', `get ${this.url}/${key}: empty response body`, true);
+      const bytes = await out.Body.transformToByteArray();
       return { body: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), contentType: out.ContentType };
     } catch (err) {
       if (err instanceof StorageError) throw err;
