@@ -107,7 +107,8 @@ function sendable<T extends Uint8Array | Float32Array>(a: T, transfer: boolean, 
     list.push(a.buffer);
     return a;
   }
-  const copy = a.slice() as T;
+  // Not `a.slice()`: on a Node Buffer that is a view of the same memory, not a copy.
+  const copy = (a instanceof Float32Array ? new Float32Array(a) : new Uint8Array(a)) as T;
   list.push(copy.buffer as ArrayBuffer);
   return copy;
 }

@@ -46,6 +46,12 @@ export interface CaptionOptions {
   uniforms?: (rows: number) => number[];
   /** Nucleus without `uniforms`: seed of the mulberry32 stream (default 0). */
   seed?: number;
+  /**
+   * Nucleus without `uniforms`: one seed per image, each image's rows drawing from their own
+   * mulberry32 stream, so an image's captions do not depend on the batch it runs in (CapFilt's
+   * re-runs are identical whatever the micro-batching).
+   */
+  seeds?: readonly number[];
 }
 
 export interface Caption {
@@ -277,7 +283,11 @@ export class BlipEngine {
       res = g.map((x) => [x]);
     } else if (mode === 'nucleus') {
       let uniforms = opts.uniforms;
-      if (!uniforms) {
+      if (!uniforms && opts.seeds) {
+        if (opts.seeds.length !== B) throw new RangeError(`seeds has ${opts.seeds.length} entries for ${B} images`);
+        const rngs = opts.seeds.map((s) => mulberry32(s));
+        uniforms = (rows) => Array.from({ length: rows }, (_, r) => rngs[Math.floor(r / numCaptions)]!());
+      } else if (!uniforms) {
         const rng = mulberry32(opts.seed ?? 0);
         uniforms = (rows) => Array.from({ length: rows }, rng);
       }
