@@ -2,6 +2,7 @@
  * CapFilt on the bundled noisy shapes corpus with the bundled tiny model, as WebDataset shards
  * and as JSONL, against the ground-truth labels; incremental re-runs; a shard that dies midway.
  */
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -17,7 +18,7 @@ import { ShardProcessor, capfiltModel } from './shard-processor.js';
 import { readWebDataset } from './webdataset.js';
 
 const MODEL_DIR = path.join(REPO_ROOT, 'models', 'blip-tiny-shapes');
-const EVAL = (await import('../../../models/blip-tiny-shapes/eval.json', { with: { type: 'json' } })).default as Record<string, number>;
+const EVAL = JSON.parse(readFileSync(path.join(MODEL_DIR, 'eval.json'), 'utf8')) as Record<string, number>;
 
 let dir: string;
 let st: FileStorage;

@@ -131,7 +131,7 @@ export class ShardProcessor {
     });
     const texts = batch.flatMap((b, i) => [
       { image: i, text: b.sample.text, source: 'web' as const },
-      ...captions[i]!.map((c) => ({ image: i, text: c.text, source: 'synthetic' as const })),
+      ...(captions[i] ?? []).map((c) => ({ image: i, text: c.text, source: 'synthetic' as const })),
     ]);
     const scores = await filter.blip.match(
       pack(batch.map((b) => b.filterPixels)),
@@ -140,8 +140,8 @@ export class ShardProcessor {
     return batch.map((b, i) => {
       const kept: KeptText[] = [];
       texts.forEach((t, k) => {
-        const itm = round6(scores[k]!.itm);
-        if (t.image === i && scores[k]!.itm >= params.threshold) kept.push({ text: t.text, source: t.source, itm });
+        const p = scores[k]?.itm ?? 0;
+        if (t.image === i && p >= params.threshold) kept.push({ text: t.text, source: t.source, itm: round6(p) });
       });
       // Best first; the web text wins a tie (it is the image's own text).
       kept.sort((x, y) => y.itm - x.itm || (x.source === 'web' ? -1 : y.source === 'web' ? 1 : 0));
@@ -151,7 +151,7 @@ export class ShardProcessor {
 }
 
 function pack(arrays: Float32Array[]): { pixels: Float32Array; count: number } {
-  const per = arrays[0]!.length;
+  const per = arrays[0]?.length ?? 0;
   const pixels = new Float32Array(per * arrays.length);
   arrays.forEach((a, i) => pixels.set(a, i * per));
   return { pixels, count: arrays.length };

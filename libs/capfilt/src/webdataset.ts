@@ -22,8 +22,9 @@ export async function readWebDataset(tar: Uint8Array): Promise<ParsedShard> {
       stream.on('end', () => {
         if (header.type === 'file') {
           const { key, ext } = splitMember(header.name);
-          if (!members.has(key)) members.set(key, new Map());
-          members.get(key)!.set(ext, Buffer.concat(chunks));
+          const parts = members.get(key) ?? new Map<string, Buffer>();
+          parts.set(ext, Buffer.concat(chunks));
+          members.set(key, parts);
         }
         next();
       });
@@ -39,8 +40,9 @@ export async function readWebDataset(tar: Uint8Array): Promise<ParsedShard> {
   const samples: CorpusSample[] = [];
   for (const [key, parts] of members) {
     const ext = IMAGE_EXTS.find((e) => parts.has(e));
+    const image = ext === undefined ? undefined : parts.get(ext);
     const text = parts.get('txt')?.toString('utf8').trim();
-    if (!ext) {
+    if (ext === undefined || !image) {
       malformed.missingImage++;
       continue;
     }
@@ -57,7 +59,7 @@ export async function readWebDataset(tar: Uint8Array): Promise<ParsedShard> {
         meta = {};
       }
     }
-    samples.push({ key, image: { kind: 'bytes', bytes: parts.get(ext)!, ext }, text, meta });
+    samples.push({ key, image: { kind: 'bytes', bytes: image, ext }, text, meta });
   }
   return { samples, malformed };
 }
@@ -83,8 +85,10 @@ export async function writeWebDataset(out: readonly OutputSample[]): Promise<Buf
     );
   for (const { sample, kept } of out) {
     if (sample.image.kind !== 'bytes') throw new Error(`sample ${sample.key}: WebDataset output needs the image bytes`);
+    const best = kept[0];
+    if (!best) throw new Error(`sample ${sample.key}: only samples with a kept text are written`);
     await entry(`${sample.key}.${sample.image.ext}`, Buffer.from(sample.image.bytes));
-    await entry(`${sample.key}.txt`, Buffer.from(kept[0]!.text));
+    await entry(`${sample.key}.txt`, Buffer.from(best.text));
     await entry(`${sample.key}.json`, Buffer.from(JSON.stringify({ ...sample.meta, capfilt: { texts: kept } })));
   }
   p.finalize();
