@@ -4,6 +4,7 @@
  * job afterwards.
  */
 import { randomBytes } from 'node:crypto';
+import { createBlipClient } from '@blip-jobs/api/client';
 import { S3Storage } from '@blip-jobs/shared/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SAMPLES, lyingPng } from '../support/samples.js';
@@ -106,7 +107,6 @@ describe('the API refuses bad requests with a code and an actionable message', (
   });
 
   it('no key or a wrong key', async () => {
-    const { createBlipClient } = await import('@blip-jobs/api/client');
     const anon = createBlipClient({ url: stack.apiUrl, apiKey: 'not-a-key' });
     const e = await apiError(anon.caption.submit.mutate({ items: [{ image: 's3://user-images/good.png' }] }));
     expect(e.code).toBe('UNAUTHORIZED');

@@ -5,6 +5,7 @@
  */
 import { Blip, type Caption } from '@blip-jobs/med-model';
 import { resultKey, type JobResult } from '@blip-jobs/shared';
+import { S3Storage } from '@blip-jobs/shared/storage';
 import { exactCaptionMatch } from '@blip-jobs/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SAMPLES } from '../support/samples.js';
@@ -18,9 +19,7 @@ const bytes = () => SAMPLES.map((s) => s.bytes);
 
 beforeAll(async () => {
   stack = await Stack.start({ workers: 1 });
-  const users = stack.storage.client;
-  const { S3Storage } = await import('@blip-jobs/shared/storage');
-  const images = new S3Storage(users, 'user-images');
+  const images = new S3Storage(stack.storage.client, 'user-images');
   for (const s of SAMPLES) await images.put(s.file, s.bytes, { contentType: 'image/png' });
   blip = await Blip.open(MODEL_DIR, { intraOpNumThreads: 1, transferInputs: false });
 });

@@ -10,9 +10,9 @@ import { Blip } from '@blip-jobs/med-model';
 import { FileStorage } from '@blip-jobs/shared/storage';
 import { exactCaptionMatch } from '@blip-jobs/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LABELS, REPO_ROOT, tarShard, writeJsonlCorpus, writeWebDatasetCorpus } from '../tests/shapes-corpus.js';
+import { LABELS, REPO_ROOT, imageBytes, tarShard, writeJsonlCorpus, writeWebDatasetCorpus } from '../tests/shapes-corpus.js';
 import { readJsonl } from './jsonl.js';
-import { DEFAULT_CAPFILT_PARAMS } from './params.js';
+import { DEFAULT_CAPFILT_PARAMS, imageSeed } from './params.js';
 import { runShardJob, statsKey, summarize, type ShardJobResult } from './shard-job.js';
 import { ShardProcessor, capfiltModel } from './shard-processor.js';
 import { readWebDataset } from './webdataset.js';
@@ -178,8 +178,6 @@ describe('incremental and crash-safe runs', () => {
 
 /** Share of correct captions among all synthetic captions of the run (kept or not), recomputed. */
 async function syntheticAccuracyBeforeFilter(): Promise<number> {
-  const { imageBytes } = await import('../tests/shapes-corpus.js');
-  const { imageSeed } = await import('./params.js');
   let right = 0;
   for (let i = 0; i < LABELS.length; i += 50) {
     const part = LABELS.slice(i, i + 50);

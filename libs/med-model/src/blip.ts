@@ -31,6 +31,16 @@ import type {
   WorkerRequest,
 } from './engine-worker.js';
 import type { TaskName } from './manifest.js';
+import {
+  RetrievalError,
+  packEmbeddings,
+  rerankHits,
+  retrieveSettings,
+  type GalleryEmbeddings,
+  type ItcHit,
+  type RetrievalHit,
+  type RetrieveOptions,
+} from './retrieve.js';
 
 /** Encoded image files (JPEG, PNG, ... as image.ts reads them), or pixels [count, 3, S, S]. */
 export type ImageInput = readonly Uint8Array[] | { pixels: Float32Array; count: number };
@@ -44,6 +54,14 @@ export interface BlipOpenOptions extends EngineOptions {
    * main-thread time (page faults included); set false to keep the inputs usable.
    */
   transferInputs?: boolean;
+}
+
+/** A retrieval gallery: n images' ITC embeddings (`embedImages`) and, to re-rank, the images. */
+export interface Gallery {
+  /** One normalised ITC embedding per image, or all of them packed [n × embedDim]. */
+  embeddings: GalleryEmbeddings;
+  /** The same n images in the same order (encoded files, or pixels at the match task's size); needed to re-rank. */
+  images?: ImageInput;
 }
 
 /** Caption options; `uniforms` is a recorded stream of U[0,1) numbers consumed in order. */
@@ -136,6 +154,8 @@ export class Blip {
     readonly version: string,
     /** S per task. */
     readonly imageSizes: Partial<Record<TaskName, number>>,
+    /** Width of the ITC embeddings; undefined for caption-only models. */
+    readonly embedDim: number | undefined,
   ) {
     worker.on('message', (msg: WorkerMessage) => {
       if (msg.type !== 'result' && msg.type !== 'error') return;
@@ -187,7 +207,7 @@ export class Blip {
       await worker.terminate();
       throw err;
     });
-    return new Blip(worker, transferInputs ?? true, ready.version, ready.imageSizes);
+    return new Blip(worker, transferInputs ?? true, ready.version, ready.imageSizes, ready.embedDim);
   }
 
   private fail(err: Error): void {
@@ -238,6 +258,66 @@ export class Blip {
 
   embedTexts(texts: readonly string[]): Promise<Float32Array[]> {
     return this.request({ op: 'embedTexts', texts: [...texts] });
+  }
+
+  /**
+   * The gallery images that best match `query`, best first (retrieve.ts): ranked by ITC over the
+   * gallery's embeddings, the best `opts.rerank` re-scored itm + itc. Ranking runs in the worker.
+   * The gallery is never detached: its embeddings are copied to the worker (a packed array on a
+   * SharedArrayBuffer is shared instead), and only the images to re-rank are sent, as copies.
+   */
+  async retrieve(query: string, gallery: Gallery, opts: RetrieveOptions = {}): Promise<RetrievalHit[]> {
+    const { topK, rerank } = retrieveSettings(opts);
+    const dim = this.embedDim;
+    if (dim === undefined) throw new RetrievalError('UNSUPPORTED', `${this.version} has no ITC embeddings (no text_unimodal graph)`);
+    const packed = packEmbeddings(gallery.embeddings, dim);
+    const n = packed.length / dim;
+    const images = rerank > 0 ? this.galleryImages(gallery.images, n) : undefined;
+    if (n === 0) return [];
+
+    const transfer: ArrayBuffer[] = [];
+    // A packed copy made above is ours to transfer; the caller's own packed array is copied.
+    const sent = sendable(packed, packed !== gallery.embeddings, transfer);
+    const ranked = await this.request<ItcHit[]>({ op: 'rank', query, gallery: sent, k: Math.max(topK, rerank) }, transfer);
+    if (!images) return rerankHits(ranked, [], topK);
+
+    const candidates = ranked.slice(0, rerank);
+    const w = this.pickImages(images, candidates.map((c) => c.index));
+    const pairs = candidates.map((_, i) => ({ image: i, text: query }));
+    const logits = await this.request<Array<[number, number]>>({ op: 'itm', images: w.images, pairs, opts: {} }, w.transfer);
+    return rerankHits(ranked, logits.map((l) => l[1]), topK);
+  }
+
+  /** The gallery's n images, checked: re-ranking needs them and the ITM head. */
+  private galleryImages(images: ImageInput | undefined, n: number): ImageInput {
+    const S = this.imageSizes.match;
+    if (S === undefined) throw new RetrievalError('UNSUPPORTED', `${this.version} has no "match" task: re-ranking needs its ITM head`);
+    if (!images) throw new RetrievalError('RERANK_NEEDS_IMAGES', 'rerank > 0 needs gallery.images: the ITM head looks at the pixels');
+    if (Array.isArray(images)) {
+      const count = (images as readonly Uint8Array[]).length;
+      if (count !== n) throw new RetrievalError('GALLERY_SIZE', `the gallery has ${n} embeddings but ${count} images`);
+      return images;
+    }
+    const { pixels, count } = images as { pixels: Float32Array; count: number };
+    if (count !== n) throw new RetrievalError('GALLERY_SIZE', `the gallery has ${n} embeddings but ${count} images`);
+    if (pixels.length !== count * 3 * S * S) {
+      throw new RetrievalError('GALLERY_SIZE', `gallery pixels hold ${pixels.length} values, expected ${count} × 3 × ${S} × ${S}`);
+    }
+    return images;
+  }
+
+  /** Copies of the gallery images at `indices` (the caller's arrays stay attached). */
+  private pickImages(images: ImageInput, indices: readonly number[]): { images: WireImages; transfer: ArrayBuffer[] } {
+    if (Array.isArray(images)) {
+      const files = images as readonly Uint8Array[];
+      // eslint-disable-next-line @typescript-eslint/no-non-null-assertion -- indices come from ranking this gallery
+      return wireImages(indices.map((i) => files[i]!), false);
+    }
+    const { pixels, count } = images as { pixels: Float32Array; count: number };
+    const per = pixels.length / count;
+    const picked = new Float32Array(indices.length * per);
+    indices.forEach((g, i) => picked.set(pixels.subarray(g * per, (g + 1) * per), i * per));
+    return wireImages({ pixels: picked, count: indices.length }, true);
   }
 
   /** Releases the sessions and terminates the worker. Idempotent. */

@@ -41,6 +41,10 @@ export type WorkerRequest =
   | { id: number; op: 'match'; images: WireImages; pairs: MatchPair[]; opts: MatchOptions }
   | { id: number; op: 'embedImages'; images: WireImages }
   | { id: number; op: 'embedTexts'; texts: string[] }
+  /** Retrieval, step 1: the best `k` of a packed gallery by ITC (Blip.retrieve). */
+  | { id: number; op: 'rank'; query: string; gallery: Float32Array; k: number }
+  /** Retrieval, step 2: raw ITM logits of the candidates to re-rank. */
+  | { id: number; op: 'itm'; images: WireImages; pairs: MatchPair[]; opts: MatchOptions }
   | { id: number; op: 'close' };
 
 export interface WireError {
@@ -51,7 +55,7 @@ export interface WireError {
 }
 
 export type WorkerMessage =
-  | { type: 'ready'; version: string; imageSizes: Partial<Record<TaskName, number>> }
+  | { type: 'ready'; version: string; imageSizes: Partial<Record<TaskName, number>>; embedDim: number | undefined }
   | { type: 'init-error'; error: WireError }
   | { type: 'result'; id: number; result: unknown }
   | { type: 'error'; id: number; error: WireError };
@@ -142,6 +146,12 @@ async function main(): Promise<void> {
       }
       case 'embedTexts':
         return engine.embedTexts(req.texts);
+      case 'rank':
+        return engine.rankGallery(req.query, req.gallery, req.k);
+      case 'itm': {
+        const { pixels } = await pixelsFor('match', req.images);
+        return engine.itmLogits(pixels, req.pairs, req.opts);
+      }
       case 'close':
         await engine.release();
         return null;
@@ -160,7 +170,7 @@ async function main(): Promise<void> {
       }
     });
   });
-  post({ type: 'ready', version: engine.version, imageSizes });
+  post({ type: 'ready', version: engine.version, imageSizes, embedDim: engine.embedDim });
 }
 
 void main();

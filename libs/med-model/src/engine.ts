@@ -12,6 +12,7 @@ import { preCaption, preQuestion } from '@blip-jobs/shared';
 import { OrtDecoderSession, computeCrossKV } from './decoder-session.js';
 import { beamSearch, greedy, sample, type Generated } from './generation/search.js';
 import { checkGraphSignature, graphPath, loadManifest, type ModelManifest, type TaskName, type TaskSpec } from './manifest.js';
+import { rankByItc, type ItcHit } from './retrieve.js';
 import { WordPieceTokenizer } from './tokenizer.js';
 import { rankAnswers } from './vqa-rank.js';
 
@@ -103,6 +104,8 @@ export interface MatchResult {
   itm: number;
   /** Cosine of the L2-normalised ITC projections. */
   itc: number;
+  /** The ITM head's raw logits [no match, match] (BLIP re-ranks retrieval by the second). */
+  itmLogits: [number, number];
 }
 
 /** mulberry32: a small, seedable uniform PRNG in [0, 1). */
@@ -152,6 +155,8 @@ function rowsOf(t: ort.Tensor): Float32Array[] {
 }
 
 export class BlipEngine {
+  private itcWidth: number | undefined;
+
   private constructor(
     readonly modelDir: string,
     readonly manifest: ModelManifest,
@@ -188,7 +193,14 @@ export class BlipEngine {
       for (const s of sessions.values()) await s.release();
       throw err;
     }
-    return new BlipEngine(dir, manifest, tokenizer, sessions);
+    const engine = new BlipEngine(dir, manifest, tokenizer, sessions);
+    try {
+      engine.itcWidth = await engine.measureItcWidth();
+    } catch (err) {
+      await engine.release();
+      throw err;
+    }
+    return engine;
   }
 
   get version(): string {
@@ -375,29 +387,35 @@ export class BlipEngine {
     return rowsOf(out['text_itc']!);
   }
 
-  /** ITM probability and ITC cosine of (image, text) pairs. */
-  async match(pixels: Float32Array, pairs: readonly MatchPair[], opts: MatchOptions = {}): Promise<MatchResult[]> {
+  /** Raw ITM head logits [no match, match] per pair, given the vision graph's `image_embeds` [B, N, D]. */
+  private async itm(imageEmbeds: ort.Tensor, B: number, pairs: readonly MatchPair[], opts: MatchOptions): Promise<Array<[number, number]>> {
     const task = this.task('match');
-    if (pairs.length === 0) return [];
-    const { out, B } = await this.vision('match', pixels, undefined, ['image_embeds', 'image_itc']);
     for (const p of pairs) {
       if (!Number.isInteger(p.image) || p.image < 0 || p.image >= B) throw new Error(`pair image ${p.image} is not in 0..${B - 1}`);
     }
-    const texts = pairs.map((p) => preCaption(p.text));
     const enc = this.tokenizer.encodeBatch(
-      texts,
+      pairs.map((p) => preCaption(p.text)),
       this.firstTokenId(opts.firstToken ?? setting(task, 'first_token'), 'enc'),
       this.maxTextLength('match'),
     );
-    const itm = await this.graph('match', 'text_image').run(
+    const out = await this.graph('match', 'text_image').run(
       {
         input_ids: new ort.Tensor('int64', enc.ids, [enc.rows, enc.width]),
         attention_mask: new ort.Tensor('int64', enc.mask, [enc.rows, enc.width]),
-        image_embeds: gather(out['image_embeds']!, pairs.map((p) => p.image)),
+        image_embeds: gather(imageEmbeds, pairs.map((p) => p.image)),
       },
       ['itm_logits'],
     );
-    const logits = itm['itm_logits']!.data as Float32Array;
+    const logits = out['itm_logits']!.data as Float32Array;
+    return pairs.map((_, i) => [logits[2 * i]!, logits[2 * i + 1]!]);
+  }
+
+  /** ITM probability, raw ITM logits and ITC cosine of (image, text) pairs. */
+  async match(pixels: Float32Array, pairs: readonly MatchPair[], opts: MatchOptions = {}): Promise<MatchResult[]> {
+    this.task('match'); // a model without ITM fails even on an empty batch
+    if (pairs.length === 0) return [];
+    const { out, B } = await this.vision('match', pixels, undefined, ['image_embeds', 'image_itc']);
+    const logits = await this.itm(out['image_embeds']!, B, pairs, opts);
     const imageItc = rowsOf(out['image_itc']!);
     const textItc = await this.textItc(
       pairs.map((p) => p.text),
@@ -408,8 +426,17 @@ export class BlipEngine {
       const b = textItc[i]!;
       let dot = 0;
       for (let d = 0; d < a.length; d++) dot += a[d]! * b[d]!;
-      return { itm: softmax1(logits, 2 * i, 2, 1), itc: dot };
+      const itmLogits = logits[i]!;
+      return { itm: softmax1(itmLogits, 0, 2, 1), itc: dot, itmLogits };
     });
+  }
+
+  /** Raw ITM head logits [no match, match] of (image, text) pairs: `match` without the ITC part. */
+  async itmLogits(pixels: Float32Array, pairs: readonly MatchPair[], opts: MatchOptions = {}): Promise<Array<[number, number]>> {
+    this.task('match'); // a model without ITM fails even on an empty batch
+    if (pairs.length === 0) return [];
+    const { out, B } = await this.vision('match', pixels);
+    return this.itm(out['image_embeds']!, B, pairs, opts);
   }
 
   private embedTask(): 'embed' | 'match' {
@@ -426,6 +453,29 @@ export class BlipEngine {
   async embedTexts(texts: readonly string[]): Promise<Float32Array[]> {
     if (texts.length === 0) return [];
     return this.textItc(texts, this.embedTask());
+  }
+
+  /** Width of the ITC embeddings as the graphs produce them; undefined for models without ITC. */
+  get embedDim(): number | undefined {
+    return this.itcWidth;
+  }
+
+  /**
+   * Embeds one empty text to learn the ITC width. Measured, not read from the manifest's
+   * architecture.embed_dim, which nothing checks against the graphs (and the gallery
+   * embeddings of `retrieve` must match what the graphs produce).
+   */
+  private async measureItcWidth(): Promise<number | undefined> {
+    const task = this.manifest.tasks[this.embedTask()];
+    if (!task?.graphs.text_unimodal) return undefined;
+    const [embedding] = await this.embedTexts(['']);
+    return embedding?.length;
+  }
+
+  /** The `k` best images of a packed [n × embedDim] gallery of ITC embeddings for a text query (retrieve.ts). */
+  async rankGallery(query: string, gallery: Float32Array, k: number): Promise<ItcHit[]> {
+    const [q] = await this.embedTexts([query]);
+    return rankByItc(q!, gallery, k);
   }
 
   async release(): Promise<void> {

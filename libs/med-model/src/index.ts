@@ -76,7 +76,21 @@ export {
   type Question,
   type ScoredAnswer,
 } from './engine.js';
-export { Blip, BlipWorkerError, type BlipCaptionOptions, type BlipOpenOptions, type ImageInput } from './blip.js';
+export { Blip, BlipWorkerError, type BlipCaptionOptions, type BlipOpenOptions, type Gallery, type ImageInput } from './blip.js';
+export { resolveModelDir, type ResolveModelDirOptions } from './model-source.js';
+export {
+  DEFAULT_TOP_K,
+  RetrievalError,
+  isRetrievalError,
+  packEmbeddings,
+  rankByItc,
+  rerankHits,
+  type GalleryEmbeddings,
+  type ItcHit,
+  type RetrievalErrorCode,
+  type RetrievalHit,
+  type RetrieveOptions,
+} from './retrieve.js';
 export {
   DEFAULT_MAX_TEXT_LENGTH,
   MAX_CHARS_PER_WORD,

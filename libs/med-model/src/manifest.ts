@@ -232,9 +232,13 @@ function consistencyProblems(m: ModelManifest): Array<[string, string]> {
   return problems;
 }
 
-/** Validates an already-parsed manifest object (schema + cross-field rules). */
+/**
+ * Validates an already-parsed manifest object (schema + cross-field rules). `dir`, a directory
+ * or a storage URL such as `s3://bucket/prefix`, only names the manifest in error messages.
+ */
 export function parseManifest(raw: unknown, dir?: string): ModelManifest {
-  const where = dir === undefined ? MANIFEST_FILE : path.join(dir, MANIFEST_FILE);
+  const isUrl = dir !== undefined && /^[a-z][a-z0-9+.-]*:\/\//i.test(dir);
+  const where = dir === undefined ? MANIFEST_FILE : isUrl ? `${dir}/${MANIFEST_FILE}` : path.join(dir, MANIFEST_FILE);
   const at = dir === undefined ? {} : { dir };
   const parsed = ManifestSchema.safeParse(raw);
   if (!parsed.success) {
@@ -258,7 +262,8 @@ export function parseManifest(raw: unknown, dir?: string): ModelManifest {
   return parsed.data;
 }
 
-async function sha256File(file: string): Promise<string> {
+/** Hex sha256 of a file, read in 4 MiB chunks. */
+export async function sha256File(file: string): Promise<string> {
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(file, { highWaterMark: 4 << 20 })) {
     hash.update(chunk as Buffer);
