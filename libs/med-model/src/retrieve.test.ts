@@ -165,6 +165,10 @@ describe(`Blip.retrieve: ${MODEL}`, () => {
   it('agrees with PyTorch: ITC over the fixture embeddings, ITM probabilities from the raw logits', async () => {
     const tol = fx.tolerance;
     expect(blip.embedDim).toBe(fx.embed.text_itc[0]!.length);
+    // The manifest states the same width the graphs produce (an exporter bug once wrote 256 here).
+    const manifest = JSON.parse(readFileSync(path.join(MODEL, 'manifest.json'), 'utf8'));
+    expect(manifest.tasks.embed.embed_dim).toBe(blip.embedDim);
+    expect(manifest.architecture.embed_dim).toBe(blip.embedDim);
     const gallery = fx.embed.image_itc.map((e) => Float32Array.from(e));
     let worst = 0;
     for (const [t, text] of fx.embed.texts.entries()) {

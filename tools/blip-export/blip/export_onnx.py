@@ -295,6 +295,9 @@ def export(models: dict[str, nn.Module], cfg: BlipConfig, vocab: list[str], out_
     (out_dir / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
 
     S = cfg.vision.image_size
+    # The first checkpoint's config (often the captioner, which has no ITC projections) may carry
+    # a default embed_dim: the projection's own width is the truth.
+    embed_dim = models["itm"].vision_proj.out_features if "itm" in models else cfg.embed_dim
     tasks = {}
     if "caption" in models:
         tasks["caption"] = {"image_size": S, "graphs": {"vision": "vision", "cross_kv": "caption_cross_kv", "decoder": "caption_decoder"},
@@ -302,7 +305,7 @@ def export(models: dict[str, nn.Module], cfg: BlipConfig, vocab: list[str], out_
     if "itm" in models:
         itm_graphs = {"vision": "vision", "text_unimodal": "text_unimodal", "text_image": "text_image"}
         tasks["match"] = {"image_size": S, "graphs": itm_graphs, "first_token": "enc", "max_text_length": 35}
-        tasks["embed"] = {"image_size": S, "graphs": {"vision": "vision", "text_unimodal": "text_unimodal"}, "embed_dim": cfg.embed_dim}
+        tasks["embed"] = {"image_size": S, "graphs": {"vision": "vision", "text_unimodal": "text_unimodal"}, "embed_dim": embed_dim}
     if "vqa" in models:
         tasks["vqa"] = {"image_size": S, "graphs": {"vision": "vision", "question_encoder": "vqa_question_encoder",
                                                      "cross_kv": "vqa_cross_kv", "decoder": "vqa_decoder"},
@@ -322,7 +325,7 @@ def export(models: dict[str, nn.Module], cfg: BlipConfig, vocab: list[str], out_
                        "heads": cfg.vision.heads, "num_tokens": cfg.vision.num_tokens, "layer_norm_eps": cfg.vision.layer_norm_eps},
             "text": {"hidden": cfg.text.hidden_size, "layers": cfg.text.num_hidden_layers, "heads": cfg.text.num_attention_heads,
                      "intermediate": cfg.text.intermediate_size, "vocab_size": cfg.text.vocab_size, "max_position": cfg.text.max_position_embeddings},
-            "embed_dim": cfg.embed_dim,
+            "embed_dim": embed_dim,
         },
         "preprocess": {"resize": "bicubic", "mean": list(IMAGE_MEAN), "std": list(IMAGE_STD)},
         "tokenizer": {"vocab": "vocab.txt", "lowercase": True, "max_text_length": 35,

@@ -112,7 +112,7 @@ export type FilterOptions = z.infer<typeof FilterOptionsSchema>;
 export const CaptionItemSchema = z.object({ image: ImageInputSchema }).strict();
 export const VqaItemSchema = z.object({ image: ImageInputSchema, question: QuestionSchema }).strict();
 export const FilterItemSchema = z.object({ image: ImageInputSchema, text: TextSchema }).strict();
-/** Embed either an image or a text (256-d normalised ITC embedding). */
+/** Embed either an image or a text (the normalised ITC embedding; its width is the model's embed_dim, 256 for BLIP base). */
 export const EmbedItemSchema = z.union([
   z.object({ image: ImageInputSchema }).strict(),
   z.object({ text: TextSchema }).strict(),
