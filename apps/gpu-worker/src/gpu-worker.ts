@@ -8,12 +8,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
-import { Queue, Worker } from 'bullmq';
+import { FlowProducer, Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { pino, type Logger } from 'pino';
 import { Blip, loadManifest, resolveModelDir, type TaskName } from '@blip-jobs/med-model';
+import { capfiltModel, type CapfiltModel } from '@blip-jobs/capfilt';
 import {
   BatchStore,
+  CAPFILT_QUEUES,
   WorkerRegistry,
   queueName,
   type Config,
@@ -21,6 +23,7 @@ import {
   type WorkerInfo,
 } from '@blip-jobs/shared';
 import { openStorage, type ObjectStorage, type S3ClientOptions } from '@blip-jobs/shared/storage';
+import { CapfiltProcessor } from './capfilt-processor.js';
 import { WorkerHttpServer } from './http-server.js';
 import { ImageSource } from './image-source.js';
 import { JobProcessor, type BatchedOutput } from './job-processor.js';
@@ -66,6 +69,9 @@ export class GpuWorker {
   private http: WorkerHttpServer | undefined;
   private port: number | undefined;
   private blip: Blip | undefined;
+  /** CapFilt models opened besides `blip` (CAPFILT_*_DIR naming another model). */
+  private extraModels: Blip[] = [];
+  private flows: FlowProducer | undefined;
   private redis: Redis | undefined;
   private registry: WorkerRegistry | undefined;
   private workers: Worker[] = [];
@@ -202,6 +208,7 @@ export class GpuWorker {
       this.workers.push(worker);
       this.queues.push(new Queue(queueName(task), { connection: redis, prefix: c.QUEUE_PREFIX }));
     }
+    if (c.WORKER_CAPFILT) await this.startCapfilt(redis, storage, s3, blip, modelDir);
     this.metrics.watchQueues(this.queues);
     await Promise.all(this.workers.map((w) => w.waitUntilReady()));
 
@@ -229,6 +236,53 @@ export class GpuWorker {
     );
   }
 
+  /** CapFilt's three queues: shards (one at a time: a shard batches internally), runs, schedule firings. */
+  private async startCapfilt(redis: Redis, storage: ObjectStorage, s3: S3ClientOptions, blip: Blip, modelDir: string): Promise<void> {
+    const c = this.config;
+    const model = async (location: string | undefined, task: 'caption' | 'match'): Promise<CapfiltModel> => {
+      if (!location) return capfiltModel(blip, modelDir, task);
+      const dir = await resolveModelDir(location, { cacheDir: c.MODEL_CACHE_DIR, s3 });
+      const other = await Blip.open(dir, {
+        executionProviders: c.ORT_EXECUTION_PROVIDERS,
+        ...(c.ORT_THREADS > 0 ? { intraOpNumThreads: c.ORT_THREADS } : {}),
+      });
+      this.extraModels.push(other);
+      return capfiltModel(other, dir, task);
+    };
+    const captioner = await model(c.CAPFILT_CAPTIONER_DIR, 'caption');
+    const filter = await model(c.CAPFILT_FILTER_DIR, 'match');
+    this.assertStarting();
+    this.flows = new FlowProducer({ connection: redis, prefix: c.QUEUE_PREFIX });
+    const capfilt = new CapfiltProcessor({
+      captioner,
+      filter,
+      storage,
+      s3,
+      batchSize: c.CAPFILT_BATCH,
+      flows: this.flows,
+      queuePrefix: c.QUEUE_PREFIX,
+      logger: this.logger.child({ task: 'capfilt' }),
+    });
+    const common = {
+      connection: redis,
+      prefix: c.QUEUE_PREFIX,
+      lockDuration: c.WORKER_LOCK_DURATION_MS,
+      stalledInterval: c.WORKER_STALLED_INTERVAL_MS,
+      maxStalledCount: MAX_STALLED_COUNT,
+    };
+    const workers = [
+      new Worker(CAPFILT_QUEUES.shard, capfilt.processShard, { ...common, concurrency: 1 }),
+      new Worker(CAPFILT_QUEUES.run, capfilt.processRun, { ...common, concurrency: 4 }),
+      new Worker(CAPFILT_QUEUES.schedule, capfilt.processSchedule, { ...common, concurrency: 1 }),
+    ];
+    for (const w of workers) {
+      w.on('failed', (job, err) => this.logger.warn({ queue: w.name, jobId: job?.id, err: err.message }, 'capfilt job failed'));
+      w.on('error', (err) => this.logger.error({ err, queue: w.name }, 'queue worker error'));
+    }
+    this.workers.push(...workers);
+    this.queues.push(...Object.values(CAPFILT_QUEUES).map((q) => new Queue(q, { connection: redis, prefix: c.QUEUE_PREFIX })));
+  }
+
   /**
    * Graceful stop: not ready at once, no new jobs, active jobs finished and written, registry
    * record removed, model and connections released. Safe after a failed `start()`; idempotent.
@@ -250,7 +304,10 @@ export class GpuWorker {
     await Promise.all(this.queues.map((q) => q.close()));
     await this.heartbeatInFlight;
     await this.registry?.remove(this.id).catch((err: unknown) => this.logger.warn({ err }, 'could not remove the registry record'));
-    await this.blip?.close().catch((err: unknown) => this.logger.warn({ err }, 'could not close the model cleanly'));
+    await this.flows?.close();
+    for (const m of [this.blip, ...this.extraModels]) {
+      await m?.close().catch((err: unknown) => this.logger.warn({ err }, 'could not close a model cleanly'));
+    }
     await this.redis?.quit().catch(() => this.redis?.disconnect());
     await this.http?.close();
     this.state = 'closed';

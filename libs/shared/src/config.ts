@@ -69,6 +69,13 @@ export const ConfigSchema = z.object({
   WORKER_LOCK_DURATION_MS: int(30_000, 1000),
   /** How often each worker looks for stalled jobs. */
   WORKER_STALLED_INTERVAL_MS: int(30_000, 1000),
+  /** Serve CapFilt runs (shard, run and schedule queues) in this worker. */
+  WORKER_CAPFILT: bool.default(true),
+  /** CapFilt models: the captioner and the filter (default: MODEL_DIR for both). */
+  CAPFILT_CAPTIONER_DIR: z.string().optional(),
+  CAPFILT_FILTER_DIR: z.string().optional(),
+  /** Images per model call within a shard. */
+  CAPFILT_BATCH: int(32, 1),
   /** onnxruntime intra-op threads (0: onnxruntime's choice). */
   ORT_THREADS: int(0),
   /** Execution providers in order, e.g. `cuda,cpu` on GPU hosts. */
