@@ -42,7 +42,7 @@ try {
   }
   const e2eSeconds = (performance.now() - t0) / 1000;
   const stats = await client.queues.stats.query();
-  const captionStats = stats.queues.find((q: { task: string }) => q.task === 'caption');
+  const captionStats = stats.queues.find((q) => q.task === 'caption');
 
   // ---- single VQA job latency on the idle system
   const latencies: number[] = [];

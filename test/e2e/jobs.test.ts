@@ -70,8 +70,8 @@ describe('caption batch of 200', () => {
 
     // Micro-batching happened: the worker saw batches larger than one.
     const stats = await client.queues.stats.query();
-    const caption = stats.queues.find((q: { task: string }) => q.task === 'caption');
-    expect(caption.throughput.averageBatchSize).toBeGreaterThan(1);
+    const caption = stats.queues.find((q) => q.task === 'caption');
+    expect(caption?.throughput.averageBatchSize).toBeGreaterThan(1);
   });
 });
 
