@@ -170,9 +170,13 @@ export class GpuWorker {
     const runner = new TaskRunner({ blip, manifest, imageLimits: { maxBytes: c.MAX_IMAGE_BYTES, maxPixels: c.MAX_IMAGE_PIXELS } });
 
     for (const task of c.WORKER_TASKS) {
+      // The batcher asks the processor (created after it) how many jobs are still on their way.
+      // eslint-disable-next-line prefer-const -- read by the closure below before it is assigned
+      let processor: JobProcessor | undefined;
       const batcher = new MicroBatcher<PreparedJob, BatchedOutput>({
         maxBatch: c.WORKER_MAX_BATCH,
         maxWaitMs: c.WORKER_MAX_WAIT_MS,
+        incoming: () => processor?.incoming ?? 0,
         run: async (items) => {
           const outputs = await runner.run(items);
           return outputs.map((o) => (o instanceof Error ? o : { output: o, batchSize: items.length }));
@@ -183,7 +187,7 @@ export class GpuWorker {
         },
       });
       this.batchers.push(batcher);
-      const processor = new JobProcessor({
+      processor = new JobProcessor({
         task,
         modelVersion: blip.version,
         images,

@@ -64,7 +64,15 @@ function isLastAttempt(job: Job): boolean {
 }
 
 export class JobProcessor {
+  /** Jobs taken from the queue that have not reached the batcher yet (fetching, decoding). */
+  private preparing = 0;
+
   constructor(private readonly opts: JobProcessorOptions) {}
+
+  /** For the batcher's `incoming`: jobs that may still join the next batch. */
+  get incoming(): number {
+    return this.preparing;
+  }
 
   /** The BullMQ processor function. */
   readonly process = async (job: Job): Promise<JobReturn> => {
@@ -72,12 +80,17 @@ export class JobProcessor {
     try {
       const jobId = this.jobId(job);
       const data = this.parse(job.data);
-      await this.stage(job, 'fetching');
-      const bytes = data.image ? await this.opts.images.read(data.image) : undefined;
-      const prepared = await this.opts.prepare(data, bytes);
-
-      await this.checkCancel(jobId);
-      await this.stage(job, 'batched');
+      let prepared: PreparedJob;
+      this.preparing++;
+      try {
+        await this.stage(job, 'fetching');
+        const bytes = data.image ? await this.opts.images.read(data.image) : undefined;
+        prepared = await this.opts.prepare(data, bytes);
+        await this.checkCancel(jobId);
+        await this.stage(job, 'batched');
+      } finally {
+        this.preparing--;
+      }
       const { output, batchSize } = await this.opts.batcher.submit(prepared);
 
       await this.checkCancel(jobId);

@@ -106,6 +106,24 @@ describe('MicroBatcher', () => {
     await batcher.drain();
   });
 
+  it('runs at once when the model is idle and nothing else is on its way (incoming = 0)', async () => {
+    let incoming = 1;
+    const batches: number[][] = [];
+    const batcher = new MicroBatcher<number, number>({
+      maxBatch: 8,
+      maxWaitMs: 60_000,
+      incoming: () => incoming,
+      run: async (items) => (batches.push(items), items),
+    });
+    const first = batcher.submit(1);
+    await sleep(20);
+    expect(batches).toEqual([]); // another job is still preparing: wait for it
+    incoming = 0;
+    const second = batcher.submit(2); // the last one arrives: nothing else is coming
+    expect(await Promise.all([first, second])).toEqual([1, 2]);
+    expect(batches).toEqual([[1, 2]]);
+  });
+
   it('refuses bad options', () => {
     const run = async (items: number[]) => items;
     expect(() => new MicroBatcher({ maxBatch: 0, maxWaitMs: 1, run })).toThrow(RangeError);

@@ -1,6 +1,7 @@
 /**
  * Collects items submitted one at a time into batches for one `run` call: a batch is flushed once
- * it holds `maxBatch` items or `maxWaitMs` after its oldest item arrived, whichever comes first.
+ * it holds `maxBatch` items or `maxWaitMs` after its oldest item arrived, whichever comes first,
+ * or at once when the model is idle and nothing else is on its way (`incoming`).
  *
  * Open-source BullMQ has no batch worker (its `batch` option is BullMQ Pro), so each job's
  * processor submits its item here and awaits its own result: jobs keep their own retries,
@@ -22,6 +23,12 @@ export interface MicroBatcherOptions<I, R> {
    * that item. A throw rejects every item of the batch.
    */
   run: (items: I[]) => Promise<(R | Error)[]>;
+  /**
+   * Items on their way to this batcher (e.g. jobs still fetching their image). When it returns 0
+   * and the model is idle, waiting cannot grow the batch, so it runs at once: a lone job on an
+   * idle worker does not pay `maxWaitMs`. Without it, only size and time flush.
+   */
+  incoming?: () => number;
   /** Called with the size of each batch as it starts (metrics, throughput counters). */
   onBatch?: (size: number) => void;
 }
@@ -115,7 +122,12 @@ export class MicroBatcher<I, R> {
   private isDue(): boolean {
     const oldest = this.pending[0];
     if (!oldest) return false;
-    return this.draining || this.pending.length >= this.maxBatch || Date.now() - oldest.arrivedAt >= this.maxWaitMs;
+    return (
+      this.draining ||
+      this.pending.length >= this.maxBatch ||
+      Date.now() - oldest.arrivedAt >= this.maxWaitMs ||
+      (this.running === 0 && this.opts.incoming?.() === 0)
+    );
   }
 
   private async runBatch(batch: Pending<I, R>[]): Promise<void> {
