@@ -17,6 +17,7 @@ import { adminGuard, metricsHandler, queueDashboard } from './http/admin.js';
 import { uploadPutHandler } from './http/uploads.js';
 import { appRouter } from './router.js';
 import { ApiKeyAuth } from './services/auth.js';
+import { CapfiltRuns } from './services/capfilt-runs.js';
 import { ImageResolver } from './services/image-resolver.js';
 import { JobEvents } from './services/job-events.js';
 import { JobQueues } from './services/job-queues.js';
@@ -70,13 +71,12 @@ export async function createApi(config: Config, deps: ApiDeps = {}): Promise<Api
   // Configuration faults surface before any connection is opened.
   const auth = new ApiKeyAuth(config.API_KEYS);
   if (auth.size === 0) log.warn('API_KEYS is empty: every call that needs an API key will be refused');
-  const storage =
-    deps.storage ??
-    openStorage(config.STORAGE_URL, {
-      ...(config.S3_ENDPOINT ? { endpoint: config.S3_ENDPOINT } : {}),
-      region: config.S3_REGION,
-      ...(config.S3_FORCE_PATH_STYLE !== undefined ? { forcePathStyle: config.S3_FORCE_PATH_STYLE } : {}),
-    });
+  const s3 = {
+    ...(config.S3_ENDPOINT ? { endpoint: config.S3_ENDPOINT } : {}),
+    region: config.S3_REGION,
+    ...(config.S3_FORCE_PATH_STYLE !== undefined ? { forcePathStyle: config.S3_FORCE_PATH_STYLE } : {}),
+  };
+  const storage = deps.storage ?? openStorage(config.STORAGE_URL, s3);
   const redis = deps.redis ?? new Redis(config.REDIS_URL).on('error', (err) => log.error({ err }, 'redis connection error'));
   const prefix = config.QUEUE_PREFIX;
   const retentionS = config.JOB_RETENTION_DAYS * 86_400;
@@ -123,6 +123,7 @@ export async function createApi(config: Config, deps: ApiDeps = {}): Promise<Api
     }),
     rateLimiter: new TenantRateLimiter({ redis, prefix, perMinute: config.TENANT_REQUESTS_PER_MINUTE }),
     readiness: new ReadinessProbe({ redis, storage, log }),
+    capfilt: new CapfiltRuns({ connection: redis, prefix, storage, s3 }),
   };
 
   const app = express();
@@ -184,6 +185,7 @@ export async function createApi(config: Config, deps: ApiDeps = {}): Promise<Api
     }
     await events.close();
     await queues.close();
+    await services.capfilt.close();
     if (!deps.redis) await redis.quit();
   };
   return {

@@ -9,6 +9,7 @@ import type { CreateExpressContextOptions } from '@trpc/server/adapters/express'
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { apiKeyFrom, type ApiKeyAuth } from './services/auth.js';
+import type { CapfiltRuns } from './services/capfilt-runs.js';
 import type { JobEvents } from './services/job-events.js';
 import type { JobQueues } from './services/job-queues.js';
 import type { JobSubmitter } from './services/job-submitter.js';
@@ -32,6 +33,7 @@ export interface ApiServices {
   rateLimiter: TenantRateLimiter;
   metrics: ApiMetrics;
   readiness: ReadinessProbe;
+  capfilt: CapfiltRuns;
 }
 
 export function createContextFactory(services: ApiServices) {

@@ -1,4 +1,5 @@
 import { batchesRouter } from './routers/batches.js';
+import { capfiltRouter } from './routers/capfilt.js';
 import { captionRouter } from './routers/caption.js';
 import { embedRouter } from './routers/embed.js';
 import { filterRouter } from './routers/filter.js';
@@ -19,6 +20,7 @@ export const appRouter = router({
   queues: queuesRouter,
   uploads: uploadsRouter,
   health: healthRouter,
+  capfilt: capfiltRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -10,7 +10,7 @@ import { Blip } from '@blip-jobs/med-model';
 import { FileStorage } from '@blip-jobs/shared/storage';
 import { exactCaptionMatch } from '@blip-jobs/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LABELS, REPO_ROOT, imageBytes, tarShard, writeJsonlCorpus, writeWebDatasetCorpus } from '../tests/shapes-corpus.js';
+import { LABELS, REPO_ROOT, imageBytes, tarShard, writeJsonlCorpus, writeWebDatasetCorpus } from './testing/shapes-corpus.js';
 import { readJsonl } from './jsonl.js';
 import { DEFAULT_CAPFILT_PARAMS, imageSeed } from './params.js';
 import { runShardJob, statsKey, summarize, type ShardJobResult } from './shard-job.js';

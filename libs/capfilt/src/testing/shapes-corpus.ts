@@ -10,7 +10,7 @@ import type { ShapesScene } from '@blip-jobs/shared/testing';
 import type { ObjectStorage } from '@blip-jobs/shared/storage';
 import { pack } from 'tar-stream';
 
-export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
 const DATASET = path.join(REPO_ROOT, 'datasets', 'shapes-test');
 
 export interface LabelledImage {

@@ -1,0 +1,1 @@
+export { LABELS, imageBytes, tarShard, writeJsonlCorpus, writeWebDatasetCorpus, type LabelledImage } from './shapes-corpus.js';
