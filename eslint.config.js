@@ -36,6 +36,7 @@ export default tseslint.config(
             { sourceTag: 'scope:model', onlyDependOnLibsWithTags: ['scope:shared'] },
             { sourceTag: 'scope:capfilt', onlyDependOnLibsWithTags: ['scope:model', 'scope:shared'] },
             { sourceTag: 'scope:shared', onlyDependOnLibsWithTags: ['scope:shared'] },
+            { sourceTag: 'scope:demo', onlyDependOnLibsWithTags: ['scope:shared'] },
             { sourceTag: 'type:e2e', onlyDependOnLibsWithTags: ['*'] },
             { sourceTag: 'type:tool', onlyDependOnLibsWithTags: ['*'] },
           ],

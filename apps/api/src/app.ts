@@ -4,6 +4,7 @@
  * in-process on port 0.
  */
 import { createServer, type Server } from 'node:http';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { BatchStore, LIMITS, WorkerRegistry, type Config } from '@blip-jobs/shared';
 import { openStorage, type ObjectStorage } from '@blip-jobs/shared/storage';
@@ -15,6 +16,7 @@ import { createContextFactory, type ApiServices } from './context.js';
 import { RetryLaterError } from './errors.js';
 import { adminGuard, metricsHandler, queueDashboard } from './http/admin.js';
 import { uploadPutHandler } from './http/uploads.js';
+import { webPage } from './http/web-page.js';
 import { appRouter } from './router.js';
 import { ApiKeyAuth } from './services/auth.js';
 import { CapfiltRuns } from './services/capfilt-runs.js';
@@ -154,6 +156,15 @@ export async function createApi(config: Config, deps: ApiDeps = {}): Promise<Api
     }),
   );
   app.put('/uploads/:token', uploadPutHandler(services.uploads, storage));
+  app.use(
+    await webPage({
+      demoKey: config.DEMO_API_KEY ?? null,
+      examplesDir: config.WEB_EXAMPLES_DIR ? path.resolve(config.WEB_EXAMPLES_DIR) : null,
+      maxUploadBytes: config.MAX_IMAGE_BYTES,
+      maxInlineBytes: config.MAX_INLINE_IMAGE_BYTES,
+      workers,
+    }),
+  );
   if (config.ADMIN_KEY) {
     const guard = adminGuard(config.ADMIN_KEY);
     app.get('/metrics', guard, metricsHandler(metrics));

@@ -9,6 +9,8 @@ interface PageConfig {
   demoKey: string | null;
   modelVersion: string | null;
   maxUploadBytes: number;
+  /** Images up to this size travel inline (base64) in the submit call; bigger ones are uploaded first. */
+  maxInlineBytes: number;
   examples: { name: string; url: string }[];
 }
 
@@ -115,6 +117,23 @@ function stageOf(state: string): 'queued' | 'running' | 'done' | null {
   return null;
 }
 
+async function base64(blob: Blob): Promise<string> {
+  const bytes = new Uint8Array(await blob.arrayBuffer());
+  let bin = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(bin);
+}
+
+/**
+ * The image as the API takes it: inline when small (one request, and no storage CORS rule
+ * needed), otherwise uploaded to the URL `uploads.create` signs. A browser PUT to S3 directly
+ * needs a CORS rule on the bucket allowing the page's origin.
+ */
+async function imageRef(c: ReturnType<typeof client>, blob: Blob): Promise<string | { base64: string }> {
+  if (blob.size <= config.maxInlineBytes) return { base64: await base64(blob) };
+  return upload(c, blob);
+}
+
 async function upload(c: ReturnType<typeof client>, blob: Blob): Promise<string> {
   const up = await c.uploads.create.mutate({ contentType: blob.type || 'application/octet-stream', bytes: blob.size });
   const res = await fetch(new URL(up.url, location.href), { method: up.method ?? 'PUT', body: blob });
@@ -158,21 +177,23 @@ form.addEventListener('submit', async (e) => {
   runButton.disabled = true;
   try {
     const c = client();
-    statusEl.textContent = 'Uploading…';
-    const ref = await upload(c, image.blob);
-    let jobId: string;
+    statusEl.textContent = 'Sending the image…';
+    const ref = await imageRef(c, image.blob);
+    let submitted: { jobIds: string[] };
     if (t === 'caption') {
       const mode = ($('decoding') as HTMLSelectElement).value as 'beam' | 'nucleus';
       const n = Math.min(3, Math.max(1, Number(($('count') as HTMLInputElement).value) || 1));
       const seed = mode === 'nucleus' ? Math.floor(Math.random() * 2 ** 31) : 0;
-      ({ jobIds: [jobId] = [''] } = await c.caption.submit.mutate({ items: [{ image: ref }], options: { mode, numCaptions: n, seed } }));
+      submitted = await c.caption.submit.mutate({ items: [{ image: ref }], options: { mode, numCaptions: n, seed } });
     } else if (t === 'vqa') {
       const question = ($('question') as HTMLInputElement).value;
-      ({ jobIds: [jobId] = [''] } = await c.vqa.submit.mutate({ items: [{ image: ref, question }] }));
+      submitted = await c.vqa.submit.mutate({ items: [{ image: ref, question }] });
     } else {
       const text = ($('text') as HTMLInputElement).value;
-      ({ jobIds: [jobId] = [''] } = await c.filter.submit.mutate({ items: [{ image: ref, text }] }));
+      submitted = await c.filter.submit.mutate({ items: [{ image: ref, text }] });
     }
+    const jobId = submitted.jobIds[0];
+    if (!jobId) throw new Error('the API returned no job id');
     statusEl.textContent = `Job ${jobId} submitted.`;
     const final = await new Promise<{ state: string; failure?: { code: string; message: string } }>((resolve, reject) => {
       const sub = c.jobs.watch.subscribe(

@@ -42,6 +42,10 @@ export const ConfigSchema = z.object({
   API_KEYS: z.string().default(''),
   /** Key for /admin/queues and /metrics when set. */
   ADMIN_KEY: z.string().optional(),
+  /** Key the demo page fills in for visitors (`npm run demo` sets it); unset: visitors paste their own. */
+  DEMO_API_KEY: z.string().optional(),
+  /** Example images the page offers (empty: none). */
+  WEB_EXAMPLES_DIR: z.string().default('datasets/shapes-samples'),
   /** Secret that signs upload URLs on file storage (random per process when unset). */
   UPLOAD_SIGNING_SECRET: z.string().optional(),
 
