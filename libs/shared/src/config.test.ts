@@ -1,5 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { loadConfig, parseApiKeys } from './config.js';
+import { ConfigSchema, loadConfig, parseApiKeys } from './config.js';
 
 describe('configuration', () => {
   it('defaults run the embedded setup', () => {
@@ -32,5 +33,13 @@ describe('configuration', () => {
     ]);
     expect(() => parseApiKeys('secret-without-tenant')).toThrow(/not tenant:key/);
     expect(() => parseApiKeys('acme:')).toThrow(/"acme:…"/);
+  });
+});
+
+describe('the README', () => {
+  it('documents every configuration variable', () => {
+    const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+    const section = readme.slice(readme.indexOf('## Configuration'), readme.indexOf('## CapFilt'));
+    expect(Object.keys(ConfigSchema.shape).filter((k) => !section.includes(`\`${k}\``))).toEqual([]);
   });
 });
