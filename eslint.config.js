@@ -37,6 +37,7 @@ export default tseslint.config(
             { sourceTag: 'scope:capfilt', onlyDependOnLibsWithTags: ['scope:model', 'scope:shared'] },
             { sourceTag: 'scope:shared', onlyDependOnLibsWithTags: ['scope:shared'] },
             { sourceTag: 'scope:demo', onlyDependOnLibsWithTags: ['scope:shared'] },
+            { sourceTag: 'scope:cli', onlyDependOnLibsWithTags: ['scope:shared'] },
             { sourceTag: 'scope:infra', onlyDependOnLibsWithTags: ['scope:shared'] },
             { sourceTag: 'type:e2e', onlyDependOnLibsWithTags: ['*'] },
             { sourceTag: 'type:tool', onlyDependOnLibsWithTags: ['*'] },
