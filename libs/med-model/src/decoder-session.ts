@@ -1,8 +1,15 @@
 /**
  * The image-grounded decoder over onnxruntime (docs/model-directory.md, roles `cross_kv` and
  * `decoder`): cross-attention K/V are computed once per image (or per question) and shared by
- * every row through `cross_index`; the self-attention K/V cache (`present_*` → next `past_*`)
+ * every row (beam) of that image; the self-attention K/V cache (`present_*` → next `past_*`)
  * and the growing self-attention mask are kept per row. The first step feeds a zero-length past.
+ *
+ * Two decoder graph forms (tools/blip-export DecoderGraph):
+ *  - grouped (no `cross_index` input): rows are image-major, R = C·G, and the G rows of an image
+ *    attend to its K/V in one product. Row layouts that are not grouped over all cross rows (a
+ *    subset of images once others have finished, VQA ranking passes over some questions) are fed
+ *    a gathered copy of the cross rows they use, made once per layout, not once per step;
+ *  - gather (`cross_index` [R] input, earlier exports): the graph gathers the K/V per row at every step.
  */
 /* eslint-disable @typescript-eslint/no-non-null-assertion -- indexed typed-array math under noUncheckedIndexedAccess */
 import * as ort from 'onnxruntime-node';
@@ -41,15 +48,54 @@ function gatherRows(t: ort.Tensor, rows: readonly number[]): ort.Tensor {
   return new ort.Tensor('float32', dst, dims);
 }
 
+/** Rows `rows` of an int64 tensor [R, ...]. */
+function gatherRows64(t: ort.Tensor, rows: readonly number[]): ort.Tensor {
+  const dims = [...t.dims];
+  const src = t.data as BigInt64Array;
+  const per = dims[0] === 0 ? 0 : src.length / dims[0]!;
+  const dst = new BigInt64Array(rows.length * per);
+  rows.forEach((r, i) => dst.set(src.subarray(r * per, (r + 1) * per), i * per));
+  dims[0] = rows.length;
+  return new ort.Tensor('int64', dst, dims);
+}
+
+/**
+ * How rows map onto the cross rows they read, for a grouped-form graph: `rows[c]` is the cross row
+ * (image) that rows c·G … c·G+G−1 read. Null when the layout is not grouped (runs of unequal
+ * length, or an image in two runs).
+ */
+export function groupedLayout(index: readonly number[]): { rows: number[]; group: number } | null {
+  const R = index.length;
+  if (R === 0) return null;
+  let G = 1;
+  while (G < R && index[G] === index[0]) G++;
+  if (R % G !== 0) return null;
+  const rows: number[] = [];
+  const seen = new Set<number>();
+  for (let c = 0; c < R / G; c++) {
+    const img = index[c * G]!;
+    if (seen.has(img)) return null;
+    seen.add(img);
+    for (let j = 1; j < G; j++) if (index[c * G + j] !== img) return null;
+    rows.push(img);
+  }
+  return { rows, group: G };
+}
+
 export class OrtDecoderSession implements DecoderStepper {
   readonly layers: number;
   readonly heads: number;
   readonly headDim: number;
+  /** 'grouped': no cross_index input (rows image-major); 'gather': the graph gathers K/V per row. */
+  readonly form: 'grouped' | 'gather';
   private readonly cross: CrossKV;
+  private readonly crossRows: number;
   private readonly encoderMask: ort.Tensor;
   private past: ort.Tensor[] = []; // [k0, v0, k1, v1, ...]
   private pastLength = 0;
   private index: number[] = [];
+  /** Grouped form: the cross rows fed for the last layout (key: their list), and the tensors. */
+  private fed: { key: string; cross: CrossKV; mask: ort.Tensor } | undefined;
 
   /**
    * @param session the `decoder` graph
@@ -70,7 +116,9 @@ export class OrtDecoderSession implements DecoderStepper {
     this.layers = layers;
     this.heads = H;
     this.headDim = dh;
+    this.crossRows = C;
     this.encoderMask = encoderMask ?? ones64(C * M, [C, M]);
+    this.form = session.inputNames.includes('cross_index') ? 'gather' : 'grouped';
   }
 
   start(crossIndex: number[]): void {
@@ -81,18 +129,36 @@ export class OrtDecoderSession implements DecoderStepper {
     this.past = Array.from({ length: 2 * this.layers }, () => empty);
   }
 
+  /** The cross K/V and encoder mask a grouped-form graph reads for rows `index` (see groupedLayout). */
+  private groupedCross(index: readonly number[]): { cross: CrossKV; mask: ort.Tensor } {
+    // Not grouped (a row order search strategies never make): one cross row per row.
+    const rows = groupedLayout(index)?.rows ?? [...index];
+    if (rows.length === this.crossRows && rows.every((r, i) => r === i)) return { cross: this.cross, mask: this.encoderMask };
+    const key = rows.join(',');
+    if (this.fed?.key !== key) {
+      const cross: CrossKV = {};
+      for (const [name, t] of Object.entries(this.cross)) cross[name] = gatherRows(t, rows);
+      this.fed = { key, cross, mask: gatherRows64(this.encoderMask, rows) };
+    }
+    return this.fed;
+  }
+
   private feeds(ids: ort.Tensor, mask: ort.Tensor, past: ort.Tensor[], index: readonly number[]) {
-    const feeds: Record<string, ort.Tensor> = {
-      input_ids: ids,
-      attention_mask: mask,
-      encoder_attention_mask: this.encoderMask,
-      cross_index: int64(index, [index.length]),
-    };
+    const feeds: Record<string, ort.Tensor> = { input_ids: ids, attention_mask: mask };
+    let cross = this.cross;
+    if (this.form === 'gather') {
+      feeds['encoder_attention_mask'] = this.encoderMask;
+      feeds['cross_index'] = int64(index, [index.length]);
+    } else {
+      const g = this.groupedCross(index);
+      cross = g.cross;
+      feeds['encoder_attention_mask'] = g.mask;
+    }
     for (let l = 0; l < this.layers; l++) {
       feeds[`past_key_${l}`] = past[2 * l]!;
       feeds[`past_value_${l}`] = past[2 * l + 1]!;
-      feeds[`cross_key_${l}`] = this.cross[`cross_key_${l}`]!;
-      feeds[`cross_value_${l}`] = this.cross[`cross_value_${l}`]!;
+      feeds[`cross_key_${l}`] = cross[`cross_key_${l}`]!;
+      feeds[`cross_value_${l}`] = cross[`cross_value_${l}`]!;
     }
     return feeds;
   }

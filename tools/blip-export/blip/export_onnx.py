@@ -32,6 +32,7 @@ from .med import BertLMHeadModel
 
 OPSET = 17
 FORMAT = "blip-jobs/model@1"
+DECODER_FORMS = ("grouped", "gather")
 
 # ---------------------------------------------------------------- graph modules (one per role)
 
@@ -86,19 +87,35 @@ class CrossKVGraph(nn.Module):
 
 
 class DecoderGraph(nn.Module):
-    def __init__(self, decoder: BertLMHeadModel):
+    """One decoder step. "grouped" (the default): rows are image-major, R = C·G, and each image's
+    G rows attend to its cross K/V in one product; "gather": a `cross_index` [R] input maps rows to
+    images and the K/V are gathered per row at every step (the form of exports before the grouped one)."""
+
+    def __init__(self, decoder: BertLMHeadModel, form: str = "grouped"):
         super().__init__()
+        if form not in DECODER_FORMS:
+            raise ValueError(f"decoder form {form!r} is not one of {DECODER_FORMS}")
         self.decoder = decoder
         self.L = len(decoder.bert.encoder.layer)
+        self.form = form
 
     def forward(self, input_ids, attention_mask, *rest):
         L = self.L
         past = [(rest[2 * i], rest[2 * i + 1]) for i in range(L)]
         cross = [(rest[2 * L + 2 * i], rest[2 * L + 2 * i + 1]) for i in range(L)]
-        encoder_attention_mask, cross_index = rest[4 * L], rest[4 * L + 1]
-        logits, presents = self.decoder(input_ids, attention_mask, encoder_attention_mask=encoder_attention_mask,
-                                        past_key_values=past, cross_key_values=cross, cross_index=cross_index)
+        encoder_attention_mask = rest[4 * L]
+        if self.form == "grouped":
+            logits, presents = self.decoder(input_ids, attention_mask, encoder_attention_mask=encoder_attention_mask,
+                                            past_key_values=past, cross_key_values=cross, cross_grouped=True)
+        else:
+            logits, presents = self.decoder(input_ids, attention_mask, encoder_attention_mask=encoder_attention_mask,
+                                            past_key_values=past, cross_key_values=cross, cross_index=rest[4 * L + 1])
         return (logits, *[t for kv in presents for t in kv])
+
+
+def decoder_form(graph_inputs: list[str]) -> str:
+    """The form of an exported decoder graph, from its input names."""
+    return "gather" if "cross_index" in graph_inputs else "grouped"
 
 
 def _kv_names(prefix: str, L: int) -> list[str]:
@@ -116,8 +133,9 @@ def _ids(B: int, T: int, vocab: int, g: torch.Generator) -> tuple[torch.Tensor, 
     return ids, mask
 
 
-def graph_specs(models: dict[str, nn.Module], cfg: BlipConfig, g: torch.Generator) -> list[dict]:
-    """(name, module, example inputs by name, output names, dynamic axes) for every graph to export."""
+def graph_specs(models: dict[str, nn.Module], cfg: BlipConfig, g: torch.Generator, form: str = "grouped") -> list[dict]:
+    """(name, module, example inputs by name, output names, dynamic axes) for every graph to export;
+    `form`: the decoder graphs' form (DecoderGraph)."""
     v, t = cfg.vision, cfg.text
     S, N, Dv, H, dh, L = v.image_size, v.num_tokens, v.width, t.num_attention_heads, t.head_size, t.num_hidden_layers
     specs = []
@@ -156,7 +174,7 @@ def graph_specs(models: dict[str, nn.Module], cfg: BlipConfig, g: torch.Generato
                                                         **{n: {0: "images", 2: "enc_len"} for n in cross_names}}))
         with torch.no_grad():
             cross = CrossKVGraph(m.text_decoder)(enc)
-        R, P, T = 3, 3, 2
+        R, P, T = (3 if form == "gather" else 2 * enc.shape[0]), 3, 2
         inputs = {"input_ids": torch.randint(5, t.vocab_size, (R, T), generator=g),
                   "attention_mask": torch.ones(R, P + T, dtype=torch.long)}
         for n in _kv_names("past", L):
@@ -164,13 +182,14 @@ def graph_specs(models: dict[str, nn.Module], cfg: BlipConfig, g: torch.Generato
         for n, x in zip(cross_names, cross):
             inputs[n] = x
         inputs["encoder_attention_mask"] = enc_mask
-        inputs["cross_index"] = torch.tensor([0, 1, 1])
+        if form == "gather":
+            inputs["cross_index"] = torch.tensor([0, 1, 1])
         dyn = {"input_ids": {0: "rows", 1: "new"}, "attention_mask": {0: "rows", 1: "total"},
                "encoder_attention_mask": {0: "images", 1: "enc_len"}, "cross_index": {0: "rows"}, "logits": {0: "rows", 1: "new"}}
         dyn.update({n: {0: "rows", 2: "past"} for n in _kv_names("past", L)})
         dyn.update({n: {0: "images", 2: "enc_len"} for n in cross_names})
         dyn.update({n: {0: "rows", 2: "total"} for n in _kv_names("present", L)})
-        specs.append(dict(name=f"{prefix}_decoder", module=DecoderGraph(m.text_decoder), inputs=inputs,
+        specs.append(dict(name=f"{prefix}_decoder", module=DecoderGraph(m.text_decoder, form), inputs=inputs,
                           outputs=["logits"] + _kv_names("present", L), dynamic=dyn))
     return specs
 
@@ -181,7 +200,7 @@ def fixture_cases(spec: dict, cfg: BlipConfig, g: torch.Generator) -> list[dict[
     cases = [spec["inputs"]]
     if spec["name"].endswith("_decoder"):
         first = dict(spec["inputs"])
-        R, T = 3, 4
+        R, T = spec["inputs"]["input_ids"].shape[0], 4
         first["input_ids"] = torch.randint(5, cfg.text.vocab_size, (R, T), generator=g)
         first["attention_mask"] = torch.ones(R, T, dtype=torch.long)
         for n in _kv_names("past", cfg.text.num_hidden_layers):
@@ -245,14 +264,20 @@ def _signature(values) -> list[dict]:
     return out
 
 
-def export_graph(spec: dict, out_dir: Path, store: WeightStore) -> dict:
+def trace_graph(spec: dict) -> onnx.ModelProto:
+    """The ONNX graph of one spec, weights inline (also used by onnx_weights.py to map a model
+    directory's initializers back to parameter names)."""
     names = list(spec["inputs"])
     buf = io.BytesIO()
     with torch.no_grad():
         torch.onnx.export(spec["module"].eval(), tuple(spec["inputs"].values()), buf, input_names=names,
                           output_names=spec["outputs"], dynamic_axes={k: v for k, v in spec["dynamic"].items() if k in names + spec["outputs"]},
                           opset_version=OPSET, do_constant_folding=True)
-    model = onnx.load_from_string(buf.getvalue())
+    return onnx.load_from_string(buf.getvalue())
+
+
+def export_graph(spec: dict, out_dir: Path, store: WeightStore) -> dict:
+    model = trace_graph(spec)
     store.externalize(model)
     file = f"{spec['name']}.onnx"
     (out_dir / file).write_bytes(model.SerializeToString())
@@ -274,12 +299,12 @@ def sha256_file(path: Path) -> str:
 
 
 def export(models: dict[str, nn.Module], cfg: BlipConfig, vocab: list[str], out_dir: Path, name: str, source: dict,
-           tasks_extra: dict | None = None, fixtures: bool = True) -> dict:
+           tasks_extra: dict | None = None, fixtures: bool = True, form: str = "grouped") -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     for m in models.values():
         m.eval()
     g = torch.Generator().manual_seed(0)
-    specs = graph_specs(models, cfg, g)
+    specs = graph_specs(models, cfg, g, form)
     store = WeightStore(out_dir / "weights.bin")
     graphs, cases = {}, []
     for spec in specs:
@@ -395,6 +420,8 @@ def main() -> None:
     p.add_argument("--name")
     p.add_argument("--layout", default="blip", choices=["blip", "hf", "trained-here"], help="where the checkpoints come from (recorded in the manifest)")
     p.add_argument("--no-fixtures", action="store_true")
+    p.add_argument("--decoder-form", choices=DECODER_FORMS, default="grouped",
+                   help="grouped: beams of an image share its cross K/V in one product (default); gather: a cross_index input, K/V gathered per row")
     a = p.parse_args()
     torch.set_num_threads(2)
     if a.random:
@@ -415,7 +442,7 @@ def main() -> None:
         vocab = bert_vocab_with_added(a.vocab)
         models, cfg = load_models(a.checkpoint, len(vocab), special_from_vocab(vocab), a.image_size)
         source = {"layout": a.layout, "checkpoints": [c.name for c in a.checkpoint]}
-    manifest = export(models, cfg, vocab, a.out, a.name or a.out.name, source, fixtures=not a.no_fixtures)
+    manifest = export(models, cfg, vocab, a.out, a.name or a.out.name, source, fixtures=not a.no_fixtures, form=a.decoder_form)
     total = sum(f["bytes"] for f in manifest["files"].values())
     print(f"wrote {a.out}: {manifest['version']}, {len(manifest['graphs'])} graphs, {total / 1e6:.1f} MB")
 

@@ -5,7 +5,9 @@ Small logits processors, search strategies apart from the model: a strategy only
 `DecoderSession` that turns new tokens into next-token logits. The session keeps the
 self-attention K/V cache and computes the cross-attention K/V once per image; with
 `recompute_cross=True` it recomputes them at every step, as the original BLIP code does (kept for
-the benchmark's second PyTorch figure).
+the benchmark's second PyTorch figure). With `grouped_cross=True`, rows that are image-major with
+the same number of rows per image (beams, captions per image) attend to their image's K/V without
+gathering a copy per row (med.py `cross_grouped`); other row layouts fall back to the gather.
 """
 from __future__ import annotations
 
@@ -64,12 +66,13 @@ class DecoderSession:
     """Runs the image-grounded decoder step by step for rows that map to cross states via `cross_index`."""
 
     def __init__(self, decoder: BertLMHeadModel, encoder_states: torch.Tensor, encoder_mask: Optional[torch.Tensor] = None,
-                 recompute_cross: bool = False):
+                 recompute_cross: bool = False, grouped_cross: bool = False):
         self.decoder = decoder
         self.states = encoder_states
         self.enc_mask = encoder_mask if encoder_mask is not None else torch.ones(encoder_states.shape[:2], dtype=torch.long)
         self.recompute = recompute_cross
         self.cross = None if recompute_cross else decoder.bert.cross_kv(encoder_states)
+        self.grouped = grouped_cross and not recompute_cross
         self.past = None
         self.mask = None
         self.index = None
@@ -85,10 +88,18 @@ class DecoderSession:
             states = self.states.index_select(0, self.index)
             logits, self.past = self.decoder(new_ids, self.mask, encoder_hidden_states=states,
                                              encoder_attention_mask=self.enc_mask.index_select(0, self.index), past_key_values=self.past)
+        elif self.grouped and self._is_grouped():
+            logits, self.past = self.decoder(new_ids, self.mask, encoder_attention_mask=self.enc_mask, past_key_values=self.past,
+                                             cross_key_values=self.cross, cross_grouped=True)
         else:
             logits, self.past = self.decoder(new_ids, self.mask, encoder_attention_mask=self.enc_mask, past_key_values=self.past,
                                              cross_key_values=self.cross, cross_index=self.index)
         return logits
+
+    def _is_grouped(self) -> bool:
+        """Rows image-major over all C images, G rows each: row r reads image r // G."""
+        C, R = self.states.shape[0], self.index.shape[0]
+        return R % C == 0 and bool(torch.equal(self.index, torch.arange(C).repeat_interleave(R // C)))
 
     def reorder(self, rows: torch.Tensor) -> None:
         """Keep only / reorder rows (beams) of the cache."""

@@ -8,8 +8,10 @@ Parameter names mirror the original (embeddings, encoder.layer.i.{attention, cro
 intermediate, output}, cls.predictions.*) so official checkpoints load with strict=True.
 
 The decoder keeps a self-attention K/V cache; cross-attention K/V of an image can be computed once
-(`cross_kv`) and passed to every step instead of being recomputed, and `cross_index` lets several
-rows (beams) share one image's K/V.
+(`cross_kv`) and passed to every step instead of being recomputed; several rows (beams) share one
+image's K/V, either through `cross_index` (row → image; the K/V are gathered per row at every step)
+or, with `cross_grouped=True`, by grouping: rows are image-major, R = C·G, and the G query rows of
+an image attend to its K/V in one matrix product (no per-row copy of the K/V).
 """
 from __future__ import annotations
 
@@ -56,10 +58,17 @@ class BertSelfAttention(nn.Module):
     def project_kv(self, x: torch.Tensor) -> KV:
         return self.split_heads(self.key(x)), self.split_heads(self.value(x))
 
-    def forward(self, hidden: torch.Tensor, bias: torch.Tensor, key: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
-        q = self.split_heads(self.query(hidden))
+    def forward(self, hidden: torch.Tensor, bias: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                grouped: bool = False) -> torch.Tensor:
+        q = self.split_heads(self.query(hidden))  # [R, H, t, dh]
+        if grouped:  # rows image-major, R = C·G: the G·t queries of image c attend to key/value c together
+            C = key.shape[0]
+            R, _, t, _ = q.shape
+            q = q.reshape(C, -1, self.heads, t, self.head_size).transpose(1, 2).reshape(C, self.heads, -1, self.head_size)
         scores = q @ key.transpose(-1, -2) / (self.head_size ** 0.5) + bias
         ctx = scores.softmax(dim=-1) @ value
+        if grouped:  # [C, H, G·t, dh] → [R, H, t, dh]
+            ctx = ctx.reshape(C, self.heads, -1, t, self.head_size).transpose(1, 2).reshape(R, self.heads, t, self.head_size)
         ctx = ctx.permute(0, 2, 1, 3)
         return ctx.reshape(ctx.shape[0], ctx.shape[1], self.heads * self.head_size)
 
@@ -80,8 +89,8 @@ class BertAttention(nn.Module):
         self.self = BertSelfAttention(cfg, is_cross_attention)
         self.output = BertSelfOutput(cfg)
 
-    def forward(self, hidden: torch.Tensor, bias: torch.Tensor, kv: KV) -> torch.Tensor:
-        return self.output(self.self(hidden, bias, kv[0], kv[1]), hidden)
+    def forward(self, hidden: torch.Tensor, bias: torch.Tensor, kv: KV, grouped: bool = False) -> torch.Tensor:
+        return self.output(self.self(hidden, bias, kv[0], kv[1], grouped), hidden)
 
 
 class BertIntermediate(nn.Module):
@@ -120,13 +129,14 @@ class BertLayer(nn.Module):
         past: Optional[KV] = None,
         cross_kv: Optional[KV] = None,
         cross_bias: Optional[torch.Tensor] = None,
+        cross_grouped: bool = False,
     ) -> tuple[torch.Tensor, KV]:
         k, v = self.attention.self.project_kv(hidden)
         if past is not None:
             k, v = torch.cat((past[0], k), dim=2), torch.cat((past[1], v), dim=2)
         hidden = self.attention(hidden, self_bias, (k, v))
         if cross_kv is not None:
-            hidden = self.crossattention(hidden, cross_bias, cross_kv)
+            hidden = self.crossattention(hidden, cross_bias, cross_kv, cross_grouped)
         return self.output(self.intermediate(hidden), hidden), (k, v)
 
 
@@ -174,7 +184,12 @@ class BertModel(nn.Module):
         past_key_values: Optional[list[KV]] = None,
         cross_key_values: Optional[list[KV]] = None,
         cross_index: Optional[torch.Tensor] = None,
+        cross_grouped: bool = False,
     ) -> tuple[torch.Tensor, list[KV]]:
+        """cross_index [R]: row r reads cross row cross_index[r]; cross_grouped: rows are image-major,
+        R = C·G, row r reads cross row r // G (the K/V are not copied per row)."""
+        if cross_grouped and cross_index is not None:
+            raise ValueError("cross_index and cross_grouped exclude each other")
         past_length = 0 if past_key_values is None else past_key_values[0][0].shape[2]
         hidden = self.embeddings(input_ids, past_length)
         self_bias = causal_bias(attention_mask, input_ids.shape[1]) if is_decoder else padding_bias(attention_mask)
@@ -198,7 +213,7 @@ class BertModel(nn.Module):
         for i, layer in enumerate(self.encoder.layer):
             past = None if past_key_values is None else past_key_values[i]
             cross = cross_key_values[i] if multimodal else None
-            hidden, present = layer(hidden, self_bias, past, cross, cross_bias)
+            hidden, present = layer(hidden, self_bias, past, cross, cross_bias, cross_grouped and multimodal)
             presents.append(present)
         return hidden, presents
 
@@ -254,11 +269,12 @@ class BertLMHeadModel(nn.Module):
         past_key_values: Optional[list[KV]] = None,
         cross_key_values: Optional[list[KV]] = None,
         cross_index: Optional[torch.Tensor] = None,
+        cross_grouped: bool = False,
     ) -> tuple[torch.Tensor, list[KV]]:
         hidden, presents = self.bert(
             input_ids, attention_mask, encoder_hidden_states, encoder_attention_mask,
             mode="multimodal", is_decoder=True, past_key_values=past_key_values,
-            cross_key_values=cross_key_values, cross_index=cross_index,
+            cross_key_values=cross_key_values, cross_index=cross_index, cross_grouped=cross_grouped,
         )
         return self.cls(hidden), presents
 

@@ -20,12 +20,14 @@ from .tokenizer import BertTokenizer
 
 
 class BlipReference:
-    def __init__(self, models: dict, cfg: BlipConfig, tokenizer: BertTokenizer, recompute_cross: bool = False):
+    def __init__(self, models: dict, cfg: BlipConfig, tokenizer: BertTokenizer, recompute_cross: bool = False,
+                 grouped_cross: bool = False):
         self.models = models
         self.cfg = cfg
         self.tok = tokenizer
         self.st = cfg.special_tokens
         self.recompute_cross = recompute_cross
+        self.grouped_cross = grouped_cross  # generate.py DecoderSession: K/V not gathered per row
         for m in models.values():
             m.eval()
 
@@ -59,7 +61,7 @@ class BlipReference:
                 temperature: float = 1.0) -> list[list[dict]]:
         m: BLIP_Decoder = self.models["caption"]
         image_embeds = m.visual_encoder(pixels)
-        session = DecoderSession(m.text_decoder, image_embeds, recompute_cross=self.recompute_cross)
+        session = DecoderSession(m.text_decoder, image_embeds, recompute_cross=self.recompute_cross, grouped_cross=self.grouped_cross)
         prompt_ids = self.prompt_ids(prompt) if prompt else [self.st.dec]
         B = pixels.shape[0]
         if mode == "beam":
@@ -89,7 +91,7 @@ class BlipReference:
                         min_length: int = 1) -> list[dict]:
         m: BLIP_VQA = self.models["vqa"]
         states, mask = self.question_states(pixels, questions)
-        session = DecoderSession(m.text_decoder, states, mask, recompute_cross=self.recompute_cross)
+        session = DecoderSession(m.text_decoder, states, mask, recompute_cross=self.recompute_cross, grouped_cross=self.grouped_cross)
         res = beam_search(session, [self.st.dec], len(questions), num_beams, max_length, min_length, self.st.sep)
         return [{"tokens": r[0].tokens, "answer": self.decode(r[0].tokens), "score": r[0].score} for r in res]
 

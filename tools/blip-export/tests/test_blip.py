@@ -294,6 +294,23 @@ class Generation(unittest.TestCase):
         for a, b in zip(out[0], out[1]):
             self.assertAlmostEqual(a[0].score, b[0].score, places=4)
 
+    def test_grouped_cross_attention_equals_gathered(self):
+        """Beams attending to their image's K/V as a group (no per-row copy) = the per-row gather."""
+        out = []
+        for grouped in (False, True):
+            with torch.no_grad():
+                s = DecoderSession(self.model.text_decoder, self.images, grouped_cross=grouped)
+                out.append(beam_search(s, [38, 5, 6], 2, 3, 12, 4, eos=3, num_return=2))
+        self.assertEqual([[g.tokens for g in r] for r in out[0]], [[g.tokens for g in r] for r in out[1]])
+        for a, b in zip(out[0], out[1]):
+            self.assertAlmostEqual(a[0].score, b[0].score, places=5)
+        with torch.no_grad():  # the layer itself: rows image-major, 3 per image
+            ids = torch.randint(5, 38, (6, 4))
+            cross = self.model.text_decoder.bert.cross_kv(self.images)
+            a, _ = self.model.text_decoder(ids, torch.ones_like(ids), cross_key_values=cross, cross_index=torch.tensor([0, 0, 0, 1, 1, 1]))
+            b, _ = self.model.text_decoder(ids, torch.ones_like(ids), cross_key_values=cross, cross_grouped=True)
+        self.assertLess((a - b).abs().max().item(), 1e-5)
+
     def test_kv_cache_matches_full_recomputation(self):
         with torch.no_grad():
             s = DecoderSession(self.model.text_decoder, self.images)

@@ -100,6 +100,16 @@ export function logSoftmax(scores: Float32Array): Float32Array {
   return scores.map((s) => f32(s - lse));
 }
 
+/** logSoftmax(scores)[index], without the rest of the row (the same operations, so the same value). */
+export function logSoftmaxAt(scores: Float32Array, index: number): number {
+  let max = -Infinity;
+  for (const s of scores) if (s > max) max = s;
+  let sum = 0;
+  for (const s of scores) sum += Math.exp(s - max);
+  const lse = max + Math.log(sum);
+  return f32(scores[index]! - lse);
+}
+
 /** softmax of one row in float64 (the sampling distribution). */
 export function softmax64(scores: ArrayLike<number>): Float64Array {
   let max = -Infinity;

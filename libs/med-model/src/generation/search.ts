@@ -6,7 +6,7 @@
 /* eslint-disable @typescript-eslint/no-non-null-assertion -- indexed typed-array math under noUncheckedIndexedAccess */
 import {
   argmax,
-  logSoftmax,
+  logSoftmaxAt,
   minLength,
   repetitionPenalty,
   softmax64,
@@ -142,7 +142,7 @@ async function sampleOrGreedy(
       const t = sampling ? drawToken(softmax64(sampling.warp(s)), u![r]!) : argmax(s);
       nxt.push(t);
       if (!done[r]) {
-        scores[r]! += logSoftmax(raw)[t]!;
+        scores[r]! += logSoftmaxAt(raw, t);
         if (t === opts.eos) done[r] = true;
         else out[r]!.push(t);
       }
@@ -183,27 +183,13 @@ export class Hypotheses {
 }
 
 /**
- * The 2·nb best (score, flat index) of `scores` (descending; ties by ascending index), over the
- * nb·V candidates of one input.
- */
-function topCandidates(scores: Float32Array, count: number): Array<{ score: number; index: number }> {
-  // Partial selection: keep a small sorted buffer (count is 2·beams, tiny next to nb·V).
-  const best: Array<{ score: number; index: number }> = [];
-  for (let i = 0; i < scores.length; i++) {
-    const s = scores[i]!;
-    if (best.length === count && !(s > best[count - 1]!.score)) continue;
-    let pos = best.length;
-    while (pos > 0 && s > best[pos - 1]!.score) pos--;
-    best.splice(pos, 0, { score: s, index: i });
-    if (best.length > count) best.pop();
-  }
-  return best;
-}
-
-/**
  * HF 4.x beam search (early_stopping=False): log-softmax, processors, add beam scores, top 2·beams,
  * eos only from ranks < beams, hypothesis score = Σ log p / length^lp where the length counts the
  * prompt. Returns per input the `numReturn` best hypotheses, best first.
+ *
+ * Same tokens and scores as generate.py `beam_search`, with less decoder work: an input whose
+ * hypotheses are done leaves the decoder batch (generate.py keeps feeding it pad tokens whose
+ * logits it ignores), so the rows fed are those of the inputs still searching.
  */
 export async function beamSearch(
   stepper: DecoderStepper,
@@ -217,7 +203,11 @@ export async function beamSearch(
   const penalty = opts.repetitionPenalty ?? 1.0;
   const numReturn = opts.numReturn ?? 1;
   const R = B * nb;
+  // Global rows b·nb + j; `active` lists the inputs still searching, in order; the decoder's rows
+  // are theirs: decoder row a·nb + j is global row active[a]·nb + j.
   let ids: number[][] = Array.from({ length: R }, () => [...prompt]);
+  let curLen = prompt.length;
+  let active = Array.from({ length: B }, (_, b) => b);
   stepper.start(Array.from({ length: R }, (_, r) => Math.floor(r / nb)));
   let beamScores = new Float32Array(R);
   for (let r = 0; r < R; r++) if (r % nb !== 0) beamScores[r] = -1e9;
@@ -225,28 +215,21 @@ export async function beamSearch(
   const done = new Array<boolean>(B).fill(false);
   let logits = await stepper.step(ids.map((r) => [...r]));
   for (;;) {
-    const V = vocabSize(logits, R);
-    const curLen = ids[0]!.length;
+    const V = vocabSize(logits, active.length * nb);
     const nextScores = new Float32Array(R);
     const nextTokens = new Array<number>(R).fill(0);
     const nextRows = new Array<number>(R).fill(0);
-    for (let b = 0; b < B; b++) {
-      if (done[b]) {
-        for (let j = 0; j < nb; j++) {
-          nextTokens[b * nb + j] = 0; // pad
-          nextRows[b * nb + j] = b * nb;
-        }
-        continue;
-      }
-      const flat = new Float32Array(nb * V);
-      for (let j = 0; j < nb; j++) {
-        const r = b * nb + j;
-        let s = logSoftmax(rowOf(logits, r, V));
-        s = minLength(repetitionPenalty(s, ids[r]!, penalty), curLen, opts.minLength, opts.eos);
-        const bs = beamScores[r]!;
-        for (let v = 0; v < V; v++) flat[j * V + v] = f32(s[v]! + bs);
-      }
-      const top = topCandidates(flat, 2 * nb);
+    for (let a = 0; a < active.length; a++) {
+      const b = active[a]!;
+      const top = beamCandidates(
+        logits.subarray(a * nb * V, (a + 1) * nb * V),
+        V,
+        ids.slice(b * nb, (b + 1) * nb),
+        beamScores.subarray(b * nb, (b + 1) * nb),
+        penalty,
+        curLen < opts.minLength ? opts.eos : -1,
+        2 * nb,
+      );
       let k = 0;
       for (let rank = 0; rank < top.length; rank++) {
         const { score, index } = top[rank]!;
@@ -266,10 +249,29 @@ export async function beamSearch(
       done[b] = done[b]! || hyps[b]!.isDone(top[0]!.score, curLen);
     }
     beamScores = nextScores;
-    ids = nextRows.map((row, i) => [...ids[row]!, nextTokens[i]!]);
-    if (done.every(Boolean) || ids[0]!.length >= opts.maxLength) break;
-    stepper.reorder(nextRows);
-    logits = await stepper.step(nextTokens.map((t) => [t]));
+    const nextIds = ids.slice();
+    for (const b of active) {
+      for (let k = 0; k < nb; k++) nextIds[b * nb + k] = [...ids[nextRows[b * nb + k]!]!, nextTokens[b * nb + k]!];
+    }
+    ids = nextIds;
+    curLen++;
+    if (done.every(Boolean) || curLen >= opts.maxLength) break;
+    // Decoder rows for the inputs still searching: new row (a', k) continues old decoder row
+    // (position of its input in `active`)·nb + (its beam).
+    const position = new Map(active.map((b, a) => [b, a]));
+    const still = active.filter((b) => !done[b]);
+    const rows: number[] = [];
+    const tokens: number[][] = [];
+    for (const b of still) {
+      for (let k = 0; k < nb; k++) {
+        const from = nextRows[b * nb + k]!;
+        rows.push(position.get(b)! * nb + (from - b * nb));
+        tokens.push([nextTokens[b * nb + k]!]);
+      }
+    }
+    active = still;
+    stepper.reorder(rows);
+    logits = await stepper.step(tokens);
   }
   const results: Generated[][] = [];
   for (let b = 0; b < B; b++) {
@@ -280,4 +282,63 @@ export async function beamSearch(
     results.push(best.map(({ score, seq }) => ({ tokens: seq.slice(prompt.length), score })));
   }
   return results;
+}
+
+/**
+ * The `count` best candidates (score, flat index j·V + v; descending, ties by ascending index) of
+ * one input's nb beam rows, where candidate (j, v) scores f32(processed log-softmax of row j at v
+ * + the beam's score) and the processors are the repetition penalty over the row's ids and the
+ * min-length eos ban (`banEos` ≥ 0): the same float32 operations in the same order as
+ * logSoftmax → repetitionPenalty → minLength → + beam score on whole rows followed by a partial
+ * selection over the nb·V candidates, without the intermediate row copies.
+ */
+function beamCandidates(
+  logits: Float32Array,
+  V: number,
+  rowIds: readonly number[][],
+  beamScores: Float32Array,
+  penalty: number,
+  banEos: number,
+  count: number,
+): Array<{ score: number; index: number }> {
+  const best: Array<{ score: number; index: number }> = [];
+  const buf = scratchRow(V);
+  let worst = -Infinity; // the count-th best score once `best` is full
+  for (let j = 0; j < rowIds.length; j++) {
+    const off = j * V;
+    let max = -Infinity;
+    for (let v = 0; v < V; v++) {
+      const x = logits[off + v]!;
+      if (x > max) max = x;
+    }
+    let sum = 0;
+    for (let v = 0; v < V; v++) sum += Math.exp(logits[off + v]! - max);
+    const lse = max + Math.log(sum);
+    const bs = beamScores[j]!;
+    for (let v = 0; v < V; v++) buf[v] = f32(f32(logits[off + v]! - lse) + bs);
+    if (penalty !== 1.0) {
+      const p = f32(penalty);
+      for (const id of new Set(rowIds[j]!)) {
+        const s = f32(logits[off + id]! - lse);
+        buf[id] = f32((s < 0 ? f32(s * p) : f32(s / p)) + bs);
+      }
+    }
+    if (banEos >= 0) buf[banEos] = -Infinity;
+    for (let v = 0; v < V; v++) {
+      const s = buf[v]!;
+      if (best.length === count && !(s > worst)) continue;
+      let pos = best.length;
+      while (pos > 0 && s > best[pos - 1]!.score) pos--;
+      best.splice(pos, 0, { score: s, index: off + v });
+      if (best.length > count) best.pop();
+      if (best.length === count) worst = best[count - 1]!.score;
+    }
+  }
+  return best;
+}
+
+let scratch = new Float32Array(0);
+function scratchRow(V: number): Float32Array {
+  if (scratch.length < V) scratch = new Float32Array(V);
+  return scratch;
 }
