@@ -50,7 +50,7 @@ describe('images the worker cannot use fail their own job with a typed reason', 
     const { jobIds } = await client.caption.submit.mutate({ items: [{ image: `s3://user-images/${file}` }, { image: 's3://user-images/good.png' }] });
     const bad = await waitForJob(client, jobIds[0]!);
     expect(bad.state).toBe('failed');
-    expect(bad.failure?.code).toBe(code);
+    expect(bad.failure?.code, JSON.stringify(bad.failure)).toBe(code);
     expect(bad.failure?.message.length).toBeGreaterThan(5);
     // Permanent: failed at once, not retried.
     expect(bad.attemptsMade).toBeLessThanOrEqual(1);
