@@ -5,11 +5,10 @@
  * libs/med-model (nucleus caption + ITM on web and synthetic texts, same batch size and threads).
  * Writes bench/results/capfilt.json.
  */
-import { Blip, preprocess } from '@blip-jobs/med-model';
 import { DEFAULT_CAPFILT_PARAMS, imageSeed } from '@blip-jobs/capfilt';
 import { LABELS, imageBytes, writeWebDatasetCorpus } from '@blip-jobs/capfilt/testing';
 import { S3Storage } from '@blip-jobs/shared/storage';
-import { loadManifest } from '@blip-jobs/med-model';
+import { Blip, loadManifest, packImages, preprocess } from '@blip-jobs/med-model';
 import { MODEL_DIR, Stack } from '../support/stack.js';
 import { machine, printTable, writeResult } from './report.js';
 
@@ -50,11 +49,7 @@ const t1 = performance.now();
 for (let start = 0; start < labels.length; start += BATCH) {
   const part = labels.slice(start, start + BATCH);
   const pixels = await Promise.all(part.map((l) => preprocess(imageBytes(l), S, manifest.preprocess)));
-  const pack = () => {
-    const p = new Float32Array(pixels.length * pixels[0]!.length);
-    pixels.forEach((x, i) => p.set(x, i * x.length));
-    return { pixels: p, count: pixels.length };
-  };
+  const pack = () => packImages(pixels);
   const caps = await blip.caption(pack(), { mode: 'nucleus', topP: DEFAULT_CAPFILT_PARAMS.topP, seeds: part.map((l) => imageSeed(0, l.id)) });
   await blip.match(pack(), part.flatMap((l, i) => [{ image: i, text: l.web_text }, { image: i, text: caps[i]![0]!.text }]));
 }

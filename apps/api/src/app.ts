@@ -6,7 +6,7 @@
 import { createServer, type Server } from 'node:http';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { BatchStore, LIMITS, WorkerRegistry, type Config } from '@blip-jobs/shared';
+import { BatchStore, LIMITS, WorkerRegistry, s3ClientOptions, type Config } from '@blip-jobs/shared';
 import { openStorage, type ObjectStorage } from '@blip-jobs/shared/storage';
 import { createExpressMiddleware } from '@trpc/server/adapters/express';
 import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
@@ -73,11 +73,7 @@ export async function createApi(config: Config, deps: ApiDeps = {}): Promise<Api
   // Configuration faults surface before any connection is opened.
   const auth = new ApiKeyAuth(config.API_KEYS);
   if (auth.size === 0) log.warn('API_KEYS is empty: every call that needs an API key will be refused');
-  const s3 = {
-    ...(config.S3_ENDPOINT ? { endpoint: config.S3_ENDPOINT } : {}),
-    region: config.S3_REGION,
-    ...(config.S3_FORCE_PATH_STYLE !== undefined ? { forcePathStyle: config.S3_FORCE_PATH_STYLE } : {}),
-  };
+  const s3 = s3ClientOptions(config);
   const storage = deps.storage ?? openStorage(config.STORAGE_URL, s3);
   const redis = deps.redis ?? new Redis(config.REDIS_URL).on('error', (err) => log.error({ err }, 'redis connection error'));
   const prefix = config.QUEUE_PREFIX;

@@ -18,6 +18,7 @@ import {
   CAPFILT_QUEUES,
   WorkerRegistry,
   queueName,
+  s3ClientOptions,
   type Config,
   type JobTask,
   type WorkerInfo,
@@ -51,14 +52,6 @@ const MODEL_TASK: Record<JobTask, TaskName[]> = {
   filter: ['match'],
   embed: ['embed', 'match'],
 };
-
-function s3Options(config: Config): S3ClientOptions {
-  return {
-    region: config.S3_REGION,
-    ...(config.S3_ENDPOINT ? { endpoint: config.S3_ENDPOINT } : {}),
-    ...(config.S3_FORCE_PATH_STYLE !== undefined ? { forcePathStyle: config.S3_FORCE_PATH_STYLE } : {}),
-  };
-}
 
 export class GpuWorker {
   /** `{hostname}-{pid}-{random}`: unique per process, readable in `queues.stats`. */
@@ -134,7 +127,7 @@ export class GpuWorker {
       this.logger.info({ host: c.WORKER_HTTP_HOST, port: this.port }, 'health and metrics listening');
     }
 
-    const s3 = s3Options(c);
+    const s3 = s3ClientOptions(c);
     const modelDir = await resolveModelDir(c.MODEL_DIR, { cacheDir: c.MODEL_CACHE_DIR, s3 });
     const t0 = Date.now();
     const blip = await Blip.open(modelDir, {

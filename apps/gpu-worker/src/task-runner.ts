@@ -3,10 +3,9 @@
  * its own job), `run` computes one micro-batch with one Blip call per group of jobs whose options
  * are the same, and shapes each job's output as `TaskOutputs` says.
  *
- * Scores are rounded to 6 decimal places. A batched matrix product may sum in another order than
- * a single-image one, so the same image scores a few float32 ulps apart depending on which jobs
- * share its batch; rounding makes a job's result (and a retry's) the same bytes whatever batch it
- * ran in, and 1e-6 is far below any difference that means something.
+ * Scores are rounded by `roundScore` (6 decimals): a batched matrix product may sum in another
+ * order than a single-image one, so the same image scores a few float32 ulps apart depending on
+ * which jobs share its batch; rounding makes a job's result (and a retry's) the same bytes.
  */
 import {
   ImageError,
@@ -16,8 +15,9 @@ import {
   type ImageLimits,
   type ModelManifest,
   type TaskName,
+  packImages,
 } from '@blip-jobs/med-model';
-import type { CaptionOptions, JobData, JobDataOf, JobTask, TaskOutputs, VqaOptions } from '@blip-jobs/shared';
+import { roundScore, type CaptionOptions, type JobData, type JobDataOf, type JobTask, type TaskOutputs, type VqaOptions } from '@blip-jobs/shared';
 import { JobError } from './job-error.js';
 
 /** A job ready for the model: its data and, when it has an image, the image's pixels [3, S, S]. */
@@ -37,12 +37,6 @@ export interface TaskRunnerOptions {
   manifest: ModelManifest;
   /** Image limits checked before any pixel is decoded (bytes, pixels, dimensions). */
   imageLimits?: Partial<ImageLimits>;
-}
-
-/** Rounds to 6 decimal places (see the file comment). */
-function round6(x: number): number {
-  const r = Math.round(x * 1e6) / 1e6;
-  return r === 0 ? 0 : r; // no -0
 }
 
 /** JSON with object keys sorted at every level: equal options give equal text. */
@@ -74,12 +68,9 @@ function withPixels<T extends JobTask>(jobs: readonly PreparedJob[]): WithPixels
   return jobs as WithPixels<T>[];
 }
 
-/** One Float32Array [n, 3, S, S] from n arrays [3, S, S]. */
+/** One Float32Array [n, 3, S, S] from the jobs' [3, S, S] pixels. */
 function pack(jobs: readonly { pixels: Float32Array }[]): { pixels: Float32Array; count: number } {
-  const per = jobs[0]?.pixels.length ?? 0;
-  const pixels = new Float32Array(per * jobs.length);
-  jobs.forEach((j, i) => pixels.set(j.pixels, i * per));
-  return { pixels, count: jobs.length };
+  return packImages(jobs.map((j) => j.pixels));
 }
 
 /** Pairs jobs with the model's outputs, which must be one per job. */
@@ -171,7 +162,7 @@ export class TaskRunner {
 
   private async caption(jobs: WithPixels<'caption'>[], options: CaptionOptions): Promise<TaskOutputs['caption'][]> {
     const captions = await this.blip.caption(pack(jobs), this.captionOptions(options, jobs.length));
-    return captions.map((list) => ({ captions: list.map((c) => ({ text: c.text, score: round6(c.score) })) }));
+    return captions.map((list) => ({ captions: list.map((c) => ({ text: c.text, score: roundScore(c.score) })) }));
   }
 
   /** The job's caption options for Blip. */
@@ -200,33 +191,33 @@ export class TaskRunner {
         ...(o.k !== undefined ? { k: o.k } : {}),
       });
       return ranked.map((list) => {
-        const all = list.map((r) => ({ answer: r.answer, score: round6(r.score) }));
+        const all = list.map((r) => ({ answer: r.answer, score: roundScore(r.score) }));
         const best = all[0];
         if (!best) throw new Error('rank mode returned no candidate');
         return { answer: best.answer, score: best.score, ranked: all };
       });
     }
     const answers = await this.blip.answer(pack(jobs), questions, { mode: 'generate' });
-    return answers.map((a) => ({ answer: a.answer, score: round6(a.score) }));
+    return answers.map((a) => ({ answer: a.answer, score: roundScore(a.score) }));
   }
 
   private async filter(jobs: WithPixels<'filter'>[]): Promise<TaskOutputs['filter'][]> {
     const pairs = jobs.map((j, image) => ({ image, text: j.data.text }));
     const scores = await this.blip.match(pack(jobs), pairs);
     return zip(jobs, scores).map(([job, s]) => {
-      const itm = round6(s.itm);
+      const itm = roundScore(s.itm);
       const threshold = job.data.options.threshold;
       // Decided on the rounded score, so a result always agrees with itself.
-      return { itm, itc: round6(s.itc), keep: itm >= threshold, threshold };
+      return { itm, itc: roundScore(s.itc), keep: itm >= threshold, threshold };
     });
   }
 
   private async embedImages(jobs: WithPixels<'embed'>[]): Promise<TaskOutputs['embed'][]> {
-    return (await this.blip.embedImages(pack(jobs))).map((v) => ({ embedding: Array.from(v, round6) }));
+    return (await this.blip.embedImages(pack(jobs))).map((v) => ({ embedding: Array.from(v, roundScore) }));
   }
 
   private async embedTexts(jobs: PreparedJob<JobDataOf<'embed'>>[]): Promise<TaskOutputs['embed'][]> {
     const vectors = await this.blip.embedTexts(jobs.map((j) => j.data.text ?? ''));
-    return vectors.map((v) => ({ embedding: Array.from(v, round6) }));
+    return vectors.map((v) => ({ embedding: Array.from(v, roundScore) }));
   }
 }

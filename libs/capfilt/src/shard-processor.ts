@@ -3,7 +3,8 @@
  * the web text and every synthetic caption by ITM, and texts at or above the threshold are kept.
  * Images are batched across the shard for both models.
  */
-import { ImageError, loadManifest, preprocess, type Blip } from '@blip-jobs/med-model';
+import { ImageError, loadManifest, packImages, preprocess, type Blip } from '@blip-jobs/med-model';
+import { roundScore } from '@blip-jobs/shared';
 import { emptyMalformed, type CorpusSample, type KeptText, type MalformedCounts, type OutputSample, type ParsedShard } from './corpus.js';
 import { imageSeed, type CapfiltParams } from './params.js';
 
@@ -123,7 +124,7 @@ export class ShardProcessor {
   private async capfilt(batch: Prepared[]): Promise<OutputSample[]> {
     const { captioner, filter, params } = this.opts;
     const K = params.syntheticPerImage;
-    const captions = await captioner.blip.caption(pack(batch.map((b) => b.captionPixels)), {
+    const captions = await captioner.blip.caption(packImages(batch.map((b) => b.captionPixels)), {
       mode: 'nucleus',
       topP: params.topP,
       numCaptions: K,
@@ -134,30 +135,18 @@ export class ShardProcessor {
       ...(captions[i] ?? []).map((c) => ({ image: i, text: c.text, source: 'synthetic' as const })),
     ]);
     const scores = await filter.blip.match(
-      pack(batch.map((b) => b.filterPixels)),
+      packImages(batch.map((b) => b.filterPixels)),
       texts.map(({ image, text }) => ({ image, text })),
     );
     return batch.map((b, i) => {
       const kept: KeptText[] = [];
       texts.forEach((t, k) => {
         const p = scores[k]?.itm ?? 0;
-        if (t.image === i && p >= params.threshold) kept.push({ text: t.text, source: t.source, itm: round6(p) });
+        if (t.image === i && p >= params.threshold) kept.push({ text: t.text, source: t.source, itm: roundScore(p) });
       });
       // Best first; the web text wins a tie (it is the image's own text).
       kept.sort((x, y) => y.itm - x.itm || (x.source === 'web' ? -1 : y.source === 'web' ? 1 : 0));
       return { sample: b.sample, kept };
     });
   }
-}
-
-function pack(arrays: Float32Array[]): { pixels: Float32Array; count: number } {
-  const per = arrays[0]?.length ?? 0;
-  const pixels = new Float32Array(per * arrays.length);
-  arrays.forEach((a, i) => pixels.set(a, i * per));
-  return { pixels, count: arrays.length };
-}
-
-/** Scores in outputs are rounded to 6 decimals: stable bytes whatever the batch composition. */
-function round6(x: number): number {
-  return Math.round(x * 1e6) / 1e6;
 }

@@ -232,6 +232,17 @@ export function normalize(rgb: Uint8Array, size: number, mean: readonly number[]
 }
 
 /** decodeAndResize then normalize: the `pixel_values` row [3, size, size] of one image. */
+/** One [n, 3, S, S] batch from n preprocessed images [3, S, S] (the layout every graph takes). */
+export function packImages(images: readonly Float32Array[]): { pixels: Float32Array; count: number } {
+  const per = images[0]?.length ?? 0;
+  const pixels = new Float32Array(per * images.length);
+  images.forEach((a, i) => {
+    if (a.length !== per) throw new RangeError(`image ${i} has ${a.length} values, image 0 has ${per}`);
+    pixels.set(a, i * per);
+  });
+  return { pixels, count: images.length };
+}
+
 export async function preprocess(
   bytes: Uint8Array,
   size: number,

@@ -106,6 +106,7 @@ export {
   decodeAndResize,
   isImageError,
   normalize,
+  packImages,
   preprocess,
   type ImageErrorCode,
   type ImageLimits,

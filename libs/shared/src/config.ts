@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { LIMITS } from './jobs/limits.js';
 import { JOB_TASKS } from './jobs/tasks.js';
+import type { S3ClientOptions } from './storage/s3-storage.js';
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
@@ -103,6 +104,15 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new Error(`invalid configuration:\n${lines.join('\n')}`);
   }
   return r.data;
+}
+
+/** The S3 client settings of a configuration (credentials come from the AWS SDK's chain). */
+export function s3ClientOptions(config: Config): S3ClientOptions {
+  return {
+    region: config.S3_REGION,
+    ...(config.S3_ENDPOINT ? { endpoint: config.S3_ENDPOINT } : {}),
+    ...(config.S3_FORCE_PATH_STYLE !== undefined ? { forcePathStyle: config.S3_FORCE_PATH_STYLE } : {}),
+  };
 }
 
 /** `tenant:key,tenant:key` → [{tenant, key}]. */

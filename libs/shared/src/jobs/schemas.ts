@@ -200,6 +200,15 @@ export interface JobResult<T extends JobTask = JobTask> {
   output: TaskOutputs[T];
 }
 
+/**
+ * Scores in stored results are rounded to 6 decimals (and -0 written as 0): the last float32
+ * digits depend on the batch an item ran in, and a retried job must write the same bytes.
+ */
+export function roundScore(x: number): number {
+  const r = Math.round(x * 1e6) / 1e6;
+  return r === 0 ? 0 : r;
+}
+
 /** What a BullMQ job returns (its `returnvalue`): where the result is and how it went. */
 export interface JobReturn {
   resultKey: string;
