@@ -9,7 +9,11 @@
  * FLOPs of a caption and the share of that peak reached, token parity TS vs PyTorch, and the
  * worker's RSS over 10,000 caption calls. Writes bench/results/med-model.json.
  *
- *   npm run bench:model -- [--quick] [--skip-base] [--skip-torch] [--skip-rss] [--threads 2]
+ * Each model runs again as its int8 export (`python3 -m blip.quantize`, made in bench/models/ when
+ * missing or stale), against the same float32 PyTorch figures, and the int8 tiny model's captions
+ * and VQA answers on the held-out shapes split are compared with its float32 ones.
+ *
+ *   npm run bench:model -- [--quick] [--skip-base] [--skip-torch] [--skip-rss] [--skip-int8] [--threads 2]
  *                          [--rss-calls 10000] [--out bench/results/med-model.json]
  *
  * --quick: few iterations, no original-form PyTorch timing on the base model, a shorter RSS run;
@@ -26,12 +30,15 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Blip } from '../src/index.js';
 import { benchPixels, questions, texts } from './inputs.js';
+import { int8Agreement } from './int8-agreement.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const PYTHON = process.env['BENCH_PYTHON'] ?? '/usr/bin/python3';
 const TORCH_BENCH = path.join(REPO, 'tools/blip-export/bench/bench_torch.py');
 const OUT_DEFAULT = path.join(REPO, 'bench/results/med-model.json');
 const PIXEL_SEED = 1;
+/** blip.quantize's decoder policy: feed-forward layers int8, attention, LM head and cross K/V float32. */
+const INT8_DECODERS = 'ffn';
 
 // ---------------------------------------------------------------- options
 
@@ -41,7 +48,7 @@ function parseArgs(argv: string[]) {
     const i = argv.indexOf(f);
     return i >= 0 && argv[i + 1] !== undefined ? argv[i + 1]! : d;
   };
-  const known = ['--quick', '--skip-base', '--skip-torch', '--skip-rss', '--threads', '--out', '--rss-calls', '--base-dir', '--tiny-dir'];
+  const known = ['--quick', '--skip-base', '--skip-torch', '--skip-rss', '--skip-int8', '--threads', '--out', '--rss-calls', '--base-dir', '--tiny-dir'];
   for (const a of argv) {
     if (a.startsWith('--') && !known.includes(a)) throw new Error(`unknown option ${a} (known: ${known.join(' ')})`);
   }
@@ -51,6 +58,7 @@ function parseArgs(argv: string[]) {
     skipBase: has('--skip-base'),
     skipTorch: has('--skip-torch'),
     skipRss: has('--skip-rss'),
+    skipInt8: has('--skip-int8'),
     threads: Number(value('--threads', '2')),
     out: path.resolve(value('--out', OUT_DEFAULT)),
     rssCalls: Number(value('--rss-calls', quick ? '2000' : '10000')),
@@ -141,6 +149,7 @@ interface TsCase {
 
 interface Manifest {
   version: string;
+  quantization?: { source_version: string; decoders: string };
   architecture: Architecture;
   tasks: Record<string, { image_size: number; num_beams?: number; max_length?: number } | undefined>;
   graphs: Record<string, { inputs: Array<{ name: string }> }>;
@@ -311,6 +320,23 @@ function ensureBaseExport(dir: string): string | undefined {
   return why;
 }
 
+/** The int8 export of `dir` in bench/models/, made (or remade when its source changed) by blip.quantize. */
+function ensureInt8Export(dir: string): string {
+  const out = path.join(REPO, 'bench/models', `${path.basename(dir)}-int8`);
+  const source = readManifest(dir).version;
+  const current = existsSync(path.join(out, 'manifest.json')) ? readManifest(out).quantization : undefined;
+  if (current?.source_version === source && current.decoders === INT8_DECODERS) return out;
+  console.log(`\nexporting ${path.relative(REPO, out)} (python3 -m blip.quantize --decoders ${INT8_DECODERS})`);
+  const r = spawnSync('nice', ['-n', '10', PYTHON, '-m', 'blip.quantize', '--model', dir, '--out', out, '--decoders', INT8_DECODERS], {
+    cwd: path.join(REPO, 'tools/blip-export'),
+    stdio: ['ignore', 'pipe', 'pipe'],
+    encoding: 'utf8',
+  });
+  if (r.status !== 0) throw new Error(`blip.quantize failed (${r.status ?? r.signal}): ${(r.stderr ?? '').trim().split('\n').slice(-3).join(' / ')}`);
+  console.log(`  ${(r.stdout ?? '').trim()}`);
+  return out;
+}
+
 // ---------------------------------------------------------------- merge, print, write
 
 function parity(model: string, ts: TsCase[], torch: TorchResult | undefined) {
@@ -369,7 +395,8 @@ async function main(): Promise<void> {
 
   const models: Array<{ name: 'tiny' | 'base'; dir: string }> = [{ name: 'tiny', dir: o.tinyDir }];
   if (!o.skipBase) models.push({ name: 'base', dir: o.baseDir });
-  const perModel: Record<string, { dir: string; version: string; arch: Architecture; ts: TsCase[]; torch?: TorchResult; beams: number; maxLength: number }> = {};
+  type ModelRun = { dir: string; version: string; weights: 'float32' | 'int8'; arch: Architecture; ts: TsCase[]; torch?: TorchResult; beams: number; maxLength: number };
+  const perModel: Record<string, ModelRun> = {};
   for (const m of models) {
     if (m.name === 'base') {
       const why = ensureBaseExport(m.dir);
@@ -381,7 +408,21 @@ async function main(): Promise<void> {
     const torch = o.skipTorch ? undefined : runTorch(torchArgs(m.dir, m.name, o));
     if (torch?.error) notes.push(`${m.name}: PyTorch side failed: ${torch.error}`);
     const cap = manifest.tasks['caption'];
-    perModel[m.name] = { dir: m.dir, version: manifest.version, arch: manifest.architecture, ts, torch, beams: cap?.num_beams ?? 3, maxLength: cap?.max_length ?? 20 };
+    const run = { dir: m.dir, version: manifest.version, arch: manifest.architecture, torch, beams: cap?.num_beams ?? 3, maxLength: cap?.max_length ?? 20 };
+    perModel[m.name] = { ...run, weights: 'float32', ts };
+    if (!o.skipInt8) {
+      // Same cases, int8 weights, compared with the same float32 PyTorch run.
+      const int8Dir = ensureInt8Export(m.dir);
+      const int8Version = readManifest(int8Dir).version;
+      console.log(`\n${m.name}-int8: ${int8Version} (${path.relative(REPO, int8Dir)})`);
+      perModel[`${m.name}-int8`] = { ...run, dir: int8Dir, version: int8Version, weights: 'int8', ts: await runTs(int8Dir, m.name, o) };
+    }
+  }
+
+  let agreement: Awaited<ReturnType<typeof int8Agreement>> | undefined;
+  if (!o.skipInt8) {
+    console.log('\nint8 vs float32 (tiny) on the held-out shapes split: beam-3 captions and generated VQA answers');
+    agreement = await int8Agreement(o.tinyDir, perModel['tiny-int8']!.dir, path.join(REPO, 'datasets/shapes-test'), o.threads);
   }
 
   // ---- merge
@@ -395,8 +436,10 @@ async function main(): Promise<void> {
       const tsIps = t.timing?.images_per_s;
       const torchIps = p?.images_per_s;
       const gflop = t.task === 'caption' ? f.caption / 1e9 : t.task === 'vision' ? f.vit / 1e9 : undefined;
+      const peakShare = (x: number | undefined) => (pm.weights === 'int8' ? undefined : x); // the fp32 peak is no ceiling for int8
       cases.push({
         model: name,
+        weights: pm.weights,
         task: t.task,
         batch: t.batch,
         ts_images_per_s: round(tsIps),
@@ -407,18 +450,18 @@ async function main(): Promise<void> {
         ratio_vs_original: round(tsIps !== undefined && p?.forms?.['original'] ? tsIps / p.forms['original'].images_per_s : undefined, 2),
         torch_forms_images_per_s: p?.forms ? Object.fromEntries(Object.entries(p.forms).map(([k, v]) => [k, round(v.images_per_s)])) : null,
         gflop_per_image: round(gflop, 2),
-        ts_share_of_gemm_peak: round(gflop && tsIps && peak ? (gflop * tsIps) / peak : undefined),
+        ts_share_of_gemm_peak: round(peakShare(gflop && tsIps && peak ? (gflop * tsIps) / peak : undefined)),
         torch_share_of_gemm_peak: round(gflop && torchIps && peak ? (gflop * torchIps) / peak : undefined),
         ts_timing: t.timing ?? null,
         ...(t.skipped ? { skipped: t.skipped } : {}),
         ...(p?.skipped ? { torch_skipped: p.skipped } : {}),
       });
     }
-    parityRows.push(...parity(name, pm.ts, pm.torch));
+    if (pm.weights === 'float32') parityRows.push(...parity(name, pm.ts, pm.torch));
   }
 
   // ---- print
-  console.log(`\nimages/s, ${o.threads} threads, fp32 (ratio = TS / strongest PyTorch eager form; orig = PyTorch with cross K/V recomputed every step, as BLIP does)`);
+  console.log(`\nimages/s, ${o.threads} threads; torch is float32; *-int8 rows: this runtime on the int8 export (ratio = TS / strongest PyTorch eager form; orig = PyTorch with cross K/V recomputed every step, as BLIP does)`);
   printTable(
     cases.map((c) => ({
       model: c['model'] as string,
@@ -438,6 +481,7 @@ async function main(): Promise<void> {
   console.log(`\nfp32 GEMM peak: ${peak ?? '—'} GFLOP/s (torch.mm 2048³, ${o.threads} threads, OpenBLAS kernels ${gemm?.openblas_coretype ?? 'auto'})`);
   console.log(`FLOPs: ${FLOPS_FORMULA}`);
   for (const [name, pm] of Object.entries(perModel)) {
+    if (pm.weights === 'int8') continue;
     const f = flops(pm.arch, pm.beams, pm.maxLength);
     console.log(
       `  ${name}: ViT ${(f.vit / 1e9).toFixed(2)} + cross K/V ${(f.crossKV / 1e9).toFixed(2)} + ${pm.beams} × ${pm.maxLength} × ${(f.token / 1e9).toFixed(4)} = ${(f.caption / 1e9).toFixed(2)} GFLOP per beam-${pm.beams} caption`,
@@ -450,6 +494,11 @@ async function main(): Promise<void> {
   if (rss) {
     console.log(
       `\nworker RSS (tiny, ${rss.mode}): ${rss.rss_mib_after_first} MiB after ${rss.first_reading_after} calls, ${rss.rss_mib_after_all} MiB after ${rss.calls}: ${rss.change_percent >= 0 ? '+' : ''}${rss.change_percent}% (${rss.calls_per_s} calls/s)`,
+    );
+  }
+  if (agreement) {
+    console.log(
+      `\nint8 agreement (tiny, ${agreement.images} held-out images, ${agreement.questions} questions): captions identical ${(agreement.caption_identical * 100).toFixed(1)}%, VQA answers identical ${(agreement.vqa_generate_identical * 100).toFixed(1)}%`,
     );
   }
   for (const n of notes) console.log(`note: ${n}`);
@@ -477,14 +526,18 @@ async function main(): Promise<void> {
     },
     flops_formula: FLOPS_FORMULA,
     flops_gflop: Object.fromEntries(
-      Object.entries(perModel).map(([name, pm]) => {
+      Object.entries(perModel).filter(([, pm]) => pm.weights === 'float32').map(([name, pm]) => {
         const f = flops(pm.arch, pm.beams, pm.maxLength);
         return [name, { vit: round(f.vit / 1e9, 3), cross_kv: round(f.crossKV / 1e9, 3), decoder_token: round(f.token / 1e9, 5), beams: pm.beams, max_length: pm.maxLength, caption: round(f.caption / 1e9, 3) }];
       }),
     ),
     models: Object.fromEntries(
-      Object.entries(perModel).map(([name, pm]) => [name, { dir: path.relative(REPO, pm.dir), version: pm.version, torch_load_seconds: pm.torch?.load_seconds ?? null }]),
+      Object.entries(perModel).map(([name, pm]) => [
+        name,
+        { dir: path.relative(REPO, pm.dir), version: pm.version, weights: pm.weights, torch_load_seconds: pm.weights === 'float32' ? (pm.torch?.load_seconds ?? null) : null },
+      ]),
     ),
+    int8: agreement ? { export: `python3 -m blip.quantize --decoders ${INT8_DECODERS}`, agreement_with_float32: agreement } : null,
     cases,
     parity: parityRows,
     rss: rss ?? null,

@@ -132,6 +132,22 @@ export const ManifestSchema = z.object({
   files: z.record(relPath, FileEntrySchema),
   opset: posInt,
   dtype: z.enum(['float32', 'float16']),
+  /**
+   * Present in an int8 export (tools/blip-export `blip.quantize`): which weights are int8. Inputs
+   * and outputs stay float32, so nothing else changes for the runtime; the version is its own.
+   */
+  quantization: z
+    .object({
+      method: z.string(),
+      weights: z.literal('int8'),
+      activations: z.literal('uint8'),
+      /** The float32 model it was made from. */
+      source_version: z.string(),
+      /** Decoder policy: float (none quantized), ffn (feed-forward layers only), all. */
+      decoders: z.enum(['float', 'ffn', 'all']),
+      matmuls_per_graph: z.record(z.string(), nonNegInt),
+    })
+    .optional(),
 });
 
 export type ModelManifest = z.infer<typeof ManifestSchema>;
