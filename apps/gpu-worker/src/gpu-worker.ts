@@ -41,9 +41,16 @@ const MAX_STALLED_COUNT = 2;
 export interface GpuWorkerOptions {
   /** Default: pino at the configured LOG_LEVEL. */
   logger?: Logger;
+  /**
+   * Called once when the worker can no longer serve (a model's worker thread died): it has
+   * already stopped fetching jobs and turned /health/live and /health/ready to 503. main.ts
+   * closes and exits non-zero so the orchestrator restarts the process. Default: only logged.
+   */
+  onFatal?: (err: Error) => void;
 }
 
-export type GpuWorkerState = 'new' | 'starting' | 'ready' | 'closing' | 'closed';
+/** `failed`: a model died; nothing more is fetched; close() still releases everything. */
+export type GpuWorkerState = 'new' | 'starting' | 'ready' | 'failed' | 'closing' | 'closed';
 
 /** The model task a job task needs (its graphs must be in the model). */
 const MODEL_TASK: Record<JobTask, TaskName[]> = {
@@ -74,12 +81,20 @@ export class GpuWorker {
   private heartbeatInFlight: Promise<void> = Promise.resolve();
   private starting: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
+  private fatal: Error | undefined;
+  private readonly onFatal: ((err: Error) => void) | undefined;
 
   constructor(
     private readonly config: Config,
     opts: GpuWorkerOptions = {},
   ) {
     this.logger = opts.logger ?? pino({ level: config.LOG_LEVEL, base: { service: 'gpu-worker' } });
+    this.onFatal = opts.onFatal;
+  }
+
+  /** Why the worker stopped serving (see GpuWorkerOptions.onFatal); undefined while healthy. */
+  get failure(): Error | undefined {
+    return this.fatal;
   }
 
   /** True once the model is loaded and the queue workers run, until `close()` begins. */
@@ -122,6 +137,7 @@ export class GpuWorker {
         port: c.WORKER_HTTP_PORT,
         registry: this.metrics.registry,
         isReady: () => this.ready,
+        liveness: () => (this.fatal ? `model failed: ${this.fatal.message}` : undefined),
       });
       this.port = await this.http.listen();
       this.logger.info({ host: c.WORKER_HTTP_HOST, port: this.port }, 'health and metrics listening');
@@ -135,6 +151,7 @@ export class GpuWorker {
       ...(c.ORT_THREADS > 0 ? { intraOpNumThreads: c.ORT_THREADS } : {}),
     });
     this.blip = blip;
+    blip.onFailure((err) => this.modelFailed(err));
     this.assertStarting();
     // Blip verified the files; the manifest is read again here for preprocessing and defaults.
     const manifest = await loadManifest(modelDir, { verifyChecksums: false });
@@ -190,6 +207,7 @@ export class GpuWorker {
         batches,
         metrics: this.metrics,
         logger: this.logger.child({ task }),
+        halted: () => this.fatal !== undefined,
       });
       const worker = new Worker(queueName(task), processor.process, {
         connection: redis,
@@ -244,6 +262,7 @@ export class GpuWorker {
         ...(c.ORT_THREADS > 0 ? { intraOpNumThreads: c.ORT_THREADS } : {}),
       });
       this.extraModels.push(other);
+      other.onFailure((err) => this.modelFailed(err));
       return capfiltModel(other, dir, task);
     };
     const captioner = await model(c.CAPFILT_CAPTIONER_DIR, 'caption');
@@ -278,6 +297,23 @@ export class GpuWorker {
     }
     this.workers.push(...workers);
     this.queues.push(...Object.values(CAPFILT_QUEUES).map((q) => new Queue(q, { connection: redis, prefix: c.QUEUE_PREFIX })));
+  }
+
+  /**
+   * A model's worker thread died: every model call would now fail, and retrying jobs here would
+   * only spend their attempts. Stop fetching, hand every job this worker holds back to waiting
+   * with no attempt spent (JobProcessorOptions.halted), turn the health checks red and tell the
+   * owner.
+   */
+  private modelFailed(err: Error): void {
+    if (this.fatal || this.state === 'closing' || this.state === 'closed') return;
+    this.fatal = err;
+    if (this.state === 'ready') this.state = 'failed';
+    this.logger.fatal({ err, workerId: this.id }, 'a model worker thread died: taking no more jobs');
+    for (const w of this.workers) {
+      w.pause(true).catch((e: unknown) => this.logger.warn({ err: e }, 'could not pause a queue worker'));
+    }
+    this.onFatal?.(err);
   }
 
   /**

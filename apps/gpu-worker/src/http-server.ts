@@ -1,9 +1,10 @@
 /**
  * The worker's small HTTP surface for the orchestrator and Prometheus:
  *   GET /metrics       Prometheus text format
- *   GET /health/live   200 while the process runs (a failing probe restarts the container)
- *   GET /health/ready  200 once the model is loaded and the queue workers run; 503 before that
- *                      and again while shutting down
+ *   GET /health/live   200 while the process can serve; 503 once a model's worker thread died
+ *                      (a failing probe restarts the container)
+ *   GET /health/ready  200 once the model is loaded and the queue workers run; 503 before that,
+ *                      after a model died and while shutting down
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -15,6 +16,8 @@ export interface WorkerHttpServerOptions {
   port: number;
   registry: Registry;
   isReady: () => boolean;
+  /** Why the process can no longer serve (live → 503 with this text); undefined while it can. */
+  liveness?: () => string | undefined;
 }
 
 export class WorkerHttpServer {
@@ -55,8 +58,10 @@ export class WorkerHttpServer {
       switch (path) {
         case '/metrics':
           return send(200, await this.opts.registry.metrics(), this.opts.registry.contentType);
-        case '/health/live':
-          return send(200, 'ok\n');
+        case '/health/live': {
+          const dead = this.opts.liveness?.();
+          return dead === undefined ? send(200, 'ok\n') : send(503, `${dead}\n`);
+        }
         case '/health/ready':
           return this.opts.isReady() ? send(200, 'ready\n') : send(503, 'not ready\n');
         default:

@@ -9,7 +9,7 @@
  * its batch; anything else throws a plain Error so BullMQ retries with the job's backoff, and the
  * worker's 'failed' listener (`onFailed`) counts the job once its last attempt has failed.
  */
-import { UnrecoverableError, type Job } from 'bullmq';
+import { UnrecoverableError, WaitingError, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import {
   JobDataSchema,
@@ -51,6 +51,11 @@ export interface JobProcessorOptions {
   batches: BatchStore;
   metrics: WorkerMetrics;
   logger: Logger;
+  /**
+   * True once the model is gone (GpuWorker.modelFailed): a job this worker holds then goes back
+   * to waiting with no attempt spent, for a healthy worker to take. Default: never.
+   */
+  halted?: () => boolean;
 }
 
 /** batchId and tenant of a job whose data may not parse (to count it finished anyway). */
@@ -75,9 +80,10 @@ export class JobProcessor {
   }
 
   /** The BullMQ processor function. */
-  readonly process = async (job: Job): Promise<JobReturn> => {
+  readonly process = async (job: Job, token?: string): Promise<JobReturn> => {
     const started = job.processedOn ?? Date.now();
     try {
+      if (this.opts.halted?.()) throw new WaitingError();
       const jobId = this.jobId(job);
       const data = this.parse(job.data);
       let prepared: PreparedJob;
@@ -102,6 +108,12 @@ export class JobProcessor {
       this.opts.metrics.recordJob(this.opts.task, 'completed', '', (Date.now() - started) / 1000);
       return { resultKey: key, modelVersion: this.opts.modelVersion, batchSize, latencyMs: Date.now() - started };
     } catch (err) {
+      if (this.opts.halted?.()) {
+        // Whatever this attempt died of, the model is gone: hand the job back untouched.
+        await job.moveToWait(token);
+        this.opts.logger.info({ jobId: job.id, task: this.opts.task }, 'job returned to the queue: the model died');
+        throw new WaitingError();
+      }
       throw await this.failure(job, err, started);
     }
   };

@@ -1,7 +1,8 @@
 /**
  * Entry point: `tsx apps/gpu-worker/src/main.ts` (configuration from the environment, see the root
  * README). Exits 0 after a graceful SIGTERM/SIGINT shutdown, 2 on bad configuration, 1 when the
- * worker cannot start (model that fails to load, Redis or storage unusable).
+ * worker cannot start (model that fails to load, Redis or storage unusable) or when a model's
+ * worker thread dies while serving.
  */
 import { pino } from 'pino';
 import { loadConfig, type Config } from '@blip-jobs/shared';
@@ -31,8 +32,17 @@ async function main(): Promise<void> {
   const logger = pino({ level: config.LOG_LEVEL, base: { service: 'gpu-worker' } });
   logger.info({ config: loggable(config) }, 'starting');
 
-  const worker = new GpuWorker(config, { logger });
   let stopping = false;
+  const worker = new GpuWorker(config, {
+    logger,
+    // A dead model cannot come back in this process: release what is held, exit non-zero, and
+    // let the orchestrator start a fresh one (jobs in flight are retried, queued ones wait).
+    onFatal: () => {
+      if (stopping) return;
+      stopping = true;
+      worker.close().finally(() => process.exit(1));
+    },
+  });
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) {
       logger.warn({ signal }, 'second signal: exiting without finishing active jobs');

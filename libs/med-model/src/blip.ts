@@ -146,6 +146,7 @@ export class Blip {
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   private closed = false;
   private failure: Error | undefined;
+  private readonly failureListeners: Array<(err: Error) => void> = [];
 
   private constructor(
     private readonly worker: Worker,
@@ -210,10 +211,29 @@ export class Blip {
     return new Blip(worker, transferInputs ?? true, ready.version, ready.imageSizes, ready.embedDim);
   }
 
+  /**
+   * Why the worker thread stopped serving (it died or threw) while this Blip was open; every
+   * call then rejects with this error. Undefined while healthy, and after a normal close().
+   */
+  get failed(): Error | undefined {
+    return this.closed ? undefined : this.failure;
+  }
+
+  /**
+   * Calls `listener` once if the worker thread dies or throws while open (not on close()), so
+   * the owner can stop taking work: every later call would reject.
+   */
+  onFailure(listener: (err: Error) => void): void {
+    if (this.failed) listener(this.failed);
+    else this.failureListeners.push(listener);
+  }
+
   private fail(err: Error): void {
+    const first = this.failure === undefined;
     this.failure ??= err;
     for (const p of this.pending.values()) p.reject(err);
     this.pending.clear();
+    if (first && !this.closed) for (const listener of this.failureListeners.splice(0)) listener(err);
   }
 
   private request<T>(req: DistributiveOmit<WorkerRequest, 'id'>, transfer: ArrayBuffer[] = []): Promise<T> {
