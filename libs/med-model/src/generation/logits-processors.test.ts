@@ -87,12 +87,15 @@ describe('Hypotheses (HF BeamHypotheses)', () => {
 class TableStepper implements DecoderStepper {
   rows: number[][] = [];
   starts: number[][] = [];
+  /** Rows fed at each step. */
+  stepRows: number[] = [];
   constructor(private readonly table: number[][]) {}
   start(crossIndex: number[]): void {
     this.starts.push(crossIndex);
     this.rows = crossIndex.map(() => []);
   }
   async step(newIds: number[][]): Promise<Float32Array> {
+    this.stepRows.push(newIds.length);
     newIds.forEach((ids, r) => this.rows[r]!.push(...ids));
     const V = this.table[0]!.length;
     const out = new Float32Array(newIds.length * V);
@@ -148,6 +151,15 @@ describe('search strategies on a Markov table', () => {
     expect(res[0]![0]!.tokens).toEqual([4, 4, 4, 4, 4]);
     expect(res[0]![0]!.score).toBeCloseTo((lp(2, 4) + 4 * lp(4, 4)) / 6, 5);
     expect(res[0]).toHaveLength(2);
+  });
+
+  it('beam search runs the prompt once per input, then steps every beam', async () => {
+    const stepper = new TableStepper(TABLE);
+    const once = await beamSearch(stepper, [2, 3], 2, { numBeams: 3, maxLength: 5, minLength: 5, eos: 1 });
+    expect(stepper.starts).toEqual([[0, 1]]);
+    expect(stepper.stepRows).toEqual([2, 6, 6]); // prompt (2 inputs), then 2 × 3 beams
+    expect(once[0]![0]!.tokens).toEqual([4, 4, 4]);
+    expect(once[1]![0]!.tokens).toEqual(once[0]![0]!.tokens);
   });
 });
 

@@ -208,12 +208,19 @@ export async function beamSearch(
   let ids: number[][] = Array.from({ length: R }, () => [...prompt]);
   let curLen = prompt.length;
   let active = Array.from({ length: B }, (_, b) => b);
-  stepper.start(Array.from({ length: R }, (_, r) => Math.floor(r / nb)));
   let beamScores = new Float32Array(R);
   for (let r = 0; r < R; r++) if (r % nb !== 0) beamScores[r] = -1e9;
   const hyps = Array.from({ length: B }, () => new Hypotheses(nb, lp));
   const done = new Array<boolean>(B).fill(false);
-  let logits = await stepper.step(ids.map((r) => [...r]));
+  // Every beam of an input starts from the same prompt: run it once per input, then give each
+  // beam a copy of its input's cache row and logits (a prompt step costs nb× less).
+  stepper.start(active);
+  const promptLogits = await stepper.step(active.map(() => [...prompt]));
+  const V0 = vocabSize(promptLogits, B);
+  const beamRows = Array.from({ length: R }, (_, r) => Math.floor(r / nb));
+  stepper.reorder(beamRows);
+  let logits: Float32Array = new Float32Array(R * V0);
+  beamRows.forEach((b, r) => logits.set(promptLogits.subarray(b * V0, (b + 1) * V0), r * V0));
   for (;;) {
     const V = vocabSize(logits, active.length * nb);
     const nextScores = new Float32Array(R);
