@@ -298,6 +298,16 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def file_entries(out_dir: Path) -> tuple[dict, str]:
+    """The manifest's `files` (sha256 and size of every graph, weight and vocab file) and the
+    12-hex digest over them that makes the version."""
+    files = {}
+    for f in sorted(p.name for p in out_dir.iterdir() if p.suffix in (".onnx", ".bin", ".txt")):
+        files[f] = {"sha256": sha256_file(out_dir / f), "bytes": (out_dir / f).stat().st_size}
+    digest = hashlib.sha256("".join(files[f]["sha256"] for f in sorted(files)).encode()).hexdigest()[:12]
+    return files, digest
+
+
 def export(models: dict[str, nn.Module], cfg: BlipConfig, vocab: list[str], out_dir: Path, name: str, source: dict,
            tasks_extra: dict | None = None, fixtures: bool = True, form: str = "grouped") -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -338,10 +348,7 @@ def export(models: dict[str, nn.Module], cfg: BlipConfig, vocab: list[str], out_
     for task, extra in (tasks_extra or {}).items():
         tasks.setdefault(task, {}).update(extra)
 
-    files = {}
-    for f in sorted(p.name for p in out_dir.iterdir() if p.suffix in (".onnx", ".bin", ".txt")):
-        files[f] = {"sha256": sha256_file(out_dir / f), "bytes": (out_dir / f).stat().st_size}
-    digest = hashlib.sha256("".join(files[f]["sha256"] for f in sorted(files)).encode()).hexdigest()[:12]
+    files, digest = file_entries(out_dir)
     st = cfg.special_tokens
     manifest = {
         "format": FORMAT, "name": name, "version": f"{name}@{digest}", "source": source,

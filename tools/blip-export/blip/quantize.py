@@ -32,7 +32,6 @@ int8 weights (its docs suggest reduce_range there); this export targets VNNI hos
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import re
 import shutil
@@ -42,7 +41,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from .export_onnx import WeightStore, sha256_file
+from .export_onnx import WeightStore, file_entries
 
 METHOD = "dynamic-u8s8-per-column"
 DECODER_POLICIES = ("float", "ffn", "all")
@@ -121,16 +120,12 @@ def quantize_dir(src: Path, out: Path, name: str | None = None, decoders: str = 
     store.close()
     shutil.copy(src / manifest["tokenizer"]["vocab"], out / manifest["tokenizer"]["vocab"])
 
-    files = {}
-    for f in sorted(p.name for p in out.iterdir() if p.suffix in (".onnx", ".bin", ".txt")):
-        files[f] = {"sha256": sha256_file(out / f), "bytes": (out / f).stat().st_size}
-    digest = hashlib.sha256("".join(files[f]["sha256"] for f in sorted(files)).encode()).hexdigest()[:12]
+    files, digest = file_entries(out)
     name = name or f"{manifest['name']}-int8"
     manifest.update({
         "name": name, "version": f"{name}@{digest}", "files": files,
         "quantization": {"method": METHOD, "weights": "int8", "activations": "uint8", "source_version": manifest["version"],
-                         "decoders": decoders,
-                         "matmuls_per_graph": rewritten},
+                         "decoders": decoders, "matmuls_per_graph": rewritten},
     })
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     return manifest
