@@ -6,7 +6,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import http from 'node:http';
-import net, { type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +15,7 @@ import { Queue, QueueEvents, type JobsOptions } from 'bullmq';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '@blip-jobs/shared/testing';
 import { Blip } from '@blip-jobs/med-model';
 import {
   BatchStore,
@@ -75,13 +76,6 @@ function lyingPng(png: Buffer, width: number, height: number): Buffer {
   return out;
 }
 
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 const base = (batchId: string, index: number) => ({ tenant: TENANT, batchId, index, submittedAt: 1_700_000_000_000 });
 const stored = (file: string) => ({ kind: 'stored' as const, key: `uploads/${TENANT}/${file}` });

@@ -5,7 +5,6 @@
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Worker as ThreadWorker } from 'node:worker_threads';
@@ -14,6 +13,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { freePort } from '@blip-jobs/shared/testing';
 import { Blip } from '@blip-jobs/med-model';
 import { BatchStore, CaptionOptionsSchema, loadConfig, queueName, type JobData } from '@blip-jobs/shared';
 import { FileStorage } from '@blip-jobs/shared/storage';
@@ -32,13 +32,6 @@ let port: number;
 let blip: Blip;
 const fatal = vi.fn<(err: Error) => void>();
 
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port: p } = s.address() as AddressInfo;
-  await new Promise((r) => s.close(r));
-  return p;
-}
 
 async function status(p: string): Promise<number> {
   return (await fetch(`http://127.0.0.1:${port}${p}`)).status;
