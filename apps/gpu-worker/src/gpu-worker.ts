@@ -244,6 +244,7 @@ export class GpuWorker {
     this.heartbeatTimer.unref();
 
     this.assertStarting();
+    if (this.fatal) throw this.fatal; // the model died while the rest was starting
     this.state = 'ready';
     this.logger.info(
       { workerId: this.id, tasks: c.WORKER_TASKS, concurrency: c.WORKER_CONCURRENCY, maxBatch: c.WORKER_MAX_BATCH },

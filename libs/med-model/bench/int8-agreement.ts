@@ -59,3 +59,11 @@ export async function int8Agreement(float32Dir: string, int8Dir: string, split: 
       .slice(0, 5),
   };
 }
+
+// `npx tsx libs/med-model/bench/int8-agreement.ts FLOAT32_DIR INT8_DIR [split]`: the comparison
+// alone (bench:model runs it for the default policy; this compares any `blip.quantize` output).
+if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(new URL(import.meta.url).pathname)) {
+  const [float32Dir, int8Dir, split = 'datasets/shapes-test'] = process.argv.slice(2);
+  if (!float32Dir || !int8Dir) throw new Error('usage: int8-agreement.ts FLOAT32_DIR INT8_DIR [SPLIT_DIR]');
+  console.log(JSON.stringify(await int8Agreement(path.resolve(float32Dir), path.resolve(int8Dir), path.resolve(split), 2), null, 1));
+}

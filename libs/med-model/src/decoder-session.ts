@@ -36,27 +36,19 @@ function ones64(count: number, dims: number[]): ort.Tensor {
   return new ort.Tensor('int64', new BigInt64Array(count).fill(1n), dims);
 }
 
-/** Rows `rows` of a row-major tensor [R, ...] (a gather on axis 0). */
+/** Rows `rows` of a row-major float32 or int64 tensor [R, ...] (a gather on axis 0). */
 function gatherRows(t: ort.Tensor, rows: readonly number[]): ort.Tensor {
   const dims = [...t.dims];
   const R = dims[0]!;
-  const src = t.data as Float32Array;
-  const per = R === 0 ? 0 : src.length / R;
-  const dst = new Float32Array(rows.length * per);
-  rows.forEach((r, i) => dst.set(src.subarray(r * per, (r + 1) * per), i * per));
+  const per = R === 0 ? 0 : t.data.length / R;
+  // One copy loop for both element types (TS cannot call set() on the union without a cast).
+  const copy = <A extends Float32Array | BigInt64Array>(src: A, dst: A) => {
+    rows.forEach((r, i) => dst.set(src.subarray(r * per, (r + 1) * per) as never, i * per));
+    return dst;
+  };
   dims[0] = rows.length;
-  return new ort.Tensor('float32', dst, dims);
-}
-
-/** Rows `rows` of an int64 tensor [R, ...]. */
-function gatherRows64(t: ort.Tensor, rows: readonly number[]): ort.Tensor {
-  const dims = [...t.dims];
-  const src = t.data as BigInt64Array;
-  const per = dims[0] === 0 ? 0 : src.length / dims[0]!;
-  const dst = new BigInt64Array(rows.length * per);
-  rows.forEach((r, i) => dst.set(src.subarray(r * per, (r + 1) * per), i * per));
-  dims[0] = rows.length;
-  return new ort.Tensor('int64', dst, dims);
+  if (t.type === 'int64') return new ort.Tensor('int64', copy(t.data as BigInt64Array, new BigInt64Array(rows.length * per)), dims);
+  return new ort.Tensor('float32', copy(t.data as Float32Array, new Float32Array(rows.length * per)), dims);
 }
 
 /**
@@ -138,7 +130,7 @@ export class OrtDecoderSession implements DecoderStepper {
     if (this.fed?.key !== key) {
       const cross: CrossKV = {};
       for (const [name, t] of Object.entries(this.cross)) cross[name] = gatherRows(t, rows);
-      this.fed = { key, cross, mask: gatherRows64(this.encoderMask, rows) };
+      this.fed = { key, cross, mask: gatherRows(this.encoderMask, rows) };
     }
     return this.fed;
   }

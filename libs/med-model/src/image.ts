@@ -231,7 +231,6 @@ export function normalize(rgb: Uint8Array, size: number, mean: readonly number[]
   return out;
 }
 
-/** decodeAndResize then normalize: the `pixel_values` row [3, size, size] of one image. */
 /** One [n, 3, S, S] batch from n preprocessed images [3, S, S] (the layout every graph takes). */
 export function packImages(images: readonly Float32Array[]): { pixels: Float32Array; count: number } {
   const per = images[0]?.length ?? 0;
@@ -243,6 +242,7 @@ export function packImages(images: readonly Float32Array[]): { pixels: Float32Ar
   return { pixels, count: images.length };
 }
 
+/** decodeAndResize then normalize: the `pixel_values` row [3, size, size] of one image. */
 export async function preprocess(
   bytes: Uint8Array,
   size: number,

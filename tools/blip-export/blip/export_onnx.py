@@ -103,13 +103,9 @@ class DecoderGraph(nn.Module):
         L = self.L
         past = [(rest[2 * i], rest[2 * i + 1]) for i in range(L)]
         cross = [(rest[2 * L + 2 * i], rest[2 * L + 2 * i + 1]) for i in range(L)]
-        encoder_attention_mask = rest[4 * L]
-        if self.form == "grouped":
-            logits, presents = self.decoder(input_ids, attention_mask, encoder_attention_mask=encoder_attention_mask,
-                                            past_key_values=past, cross_key_values=cross, cross_grouped=True)
-        else:
-            logits, presents = self.decoder(input_ids, attention_mask, encoder_attention_mask=encoder_attention_mask,
-                                            past_key_values=past, cross_key_values=cross, cross_index=rest[4 * L + 1])
+        sharing = {"cross_grouped": True} if self.form == "grouped" else {"cross_index": rest[4 * L + 1]}
+        logits, presents = self.decoder(input_ids, attention_mask, encoder_attention_mask=rest[4 * L],
+                                        past_key_values=past, cross_key_values=cross, **sharing)
         return (logits, *[t for kv in presents for t in kv])
 
 

@@ -12,10 +12,10 @@ Which MatMuls: all of the vision encoder and the text encoders (unimodal, image-
 question encoder); in the image-grounded decoder only the feed-forward layers: its attention, LM
 head and cross K/V projections stay float32. Beam search amplifies small logit changes; on the
 held-out shapes split (tiny model, 2026-11-28) beam-3 captions stayed identical to float32 for
-99.4% of images with this policy (`--decoders ffn`), 99.6% with decoders all float32
-(`--decoders float`), 98.0% with the LM head quantized as well and 96.6% with everything
-quantized (`--decoders all`). The decoder is what streams its weights every step, so int8 there is
-where the speed comes from at small batches.
+99.4% of images with this policy (`--decoders ffn`), 99.6% with `--decoders float` and 96.6% with
+`--decoders all` (each from the repo root: `npx tsx libs/med-model/bench/int8-agreement.ts
+models/blip-tiny-shapes OUT`). The decoder is what streams its weights every step, so int8 there
+is where the speed comes from at small batches.
 
 Weights are quantized per output column (scale = max|W[:, n]| / 127, zero point 0); activations
 per tensor, at run time (asymmetric uint8). Gemm nodes (the small ITC projections and ITM head on

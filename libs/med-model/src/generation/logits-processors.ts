@@ -90,24 +90,24 @@ export function topP(scores: Float32Array, p: number): Float32Array {
   return out;
 }
 
-/** log_softmax of one row (computed in double, rounded to float32). */
-export function logSoftmax(scores: Float32Array): Float32Array {
+/** log Σ exp of one row, in double: log_softmax(x) = f32(x − logSumExp(row)). */
+export function logSumExp(scores: Float32Array): number {
   let max = -Infinity;
   for (const s of scores) if (s > max) max = s;
   let sum = 0;
   for (const s of scores) sum += Math.exp(s - max);
-  const lse = max + Math.log(sum);
+  return max + Math.log(sum);
+}
+
+/** log_softmax of one row (computed in double, rounded to float32). */
+export function logSoftmax(scores: Float32Array): Float32Array {
+  const lse = logSumExp(scores);
   return scores.map((s) => f32(s - lse));
 }
 
 /** logSoftmax(scores)[index], without the rest of the row (the same operations, so the same value). */
 export function logSoftmaxAt(scores: Float32Array, index: number): number {
-  let max = -Infinity;
-  for (const s of scores) if (s > max) max = s;
-  let sum = 0;
-  for (const s of scores) sum += Math.exp(s - max);
-  const lse = max + Math.log(sum);
-  return f32(scores[index]! - lse);
+  return f32(scores[index]! - logSumExp(scores));
 }
 
 /** softmax of one row in float64 (the sampling distribution). */

@@ -7,6 +7,7 @@
 import {
   argmax,
   logSoftmaxAt,
+  logSumExp,
   minLength,
   repetitionPenalty,
   softmax64,
@@ -313,14 +314,7 @@ function beamCandidates(
   let worst = -Infinity; // the count-th best score once `best` is full
   for (let j = 0; j < rowIds.length; j++) {
     const off = j * V;
-    let max = -Infinity;
-    for (let v = 0; v < V; v++) {
-      const x = logits[off + v]!;
-      if (x > max) max = x;
-    }
-    let sum = 0;
-    for (let v = 0; v < V; v++) sum += Math.exp(logits[off + v]! - max);
-    const lse = max + Math.log(sum);
+    const lse = logSumExp(logits.subarray(off, off + V));
     const bs = beamScores[j]!;
     for (let v = 0; v < V; v++) buf[v] = f32(f32(logits[off + v]! - lse) + bs);
     if (penalty !== 1.0) {
