@@ -45,6 +45,8 @@ def evaluate(ref: BlipReference, rows: list[dict], batch: int = 50, seed: int = 
     img_feats, captions = [], []
     by_objects = {1: [0, 0], 2: [0, 0]}  # caption exact matches / images, by object count
     by_question: dict[str, list[int]] = {}  # VQA generate: right / asked, by question kind
+    # one-object images: how often the caption names each attribute right, by object size
+    attributes = {size: {"images": 0, "shape": 0, "color": 0, "size": 0} for size in ("small", "large")}
     candidates = world.answer_vocabulary()
     errors = []
     for i in range(0, len(rows), batch):
@@ -58,6 +60,13 @@ def evaluate(ref: BlipReference, rows: list[dict], batch: int = 50, seed: int = 
             tally[0] += ok
             tally[1] += 1
             cap_scene += world.caption_matches_scene(text, r["scene_obj"])
+            if len(r["scene_obj"].objects) == 1:
+                obj, parsed = r["scene_obj"].objects[0], world.parse_caption(text)
+                said = parsed.objects[0] if parsed and parsed.objects else None
+                counts = attributes[obj.size]
+                counts["images"] += 1
+                for attr in ("shape", "color", "size"):
+                    counts[attr] += said is not None and getattr(said, attr) == getattr(obj, attr)
             if not ok and len(errors) < 20:
                 errors.append({"id": r["id"], "truth": r["caption"], "caption": text})
         qs = [(j, q, a) for j, r in enumerate(chunk) for q, a in r["questions"]]
@@ -100,6 +109,8 @@ def evaluate(ref: BlipReference, rows: list[dict], batch: int = 50, seed: int = 
         "caption_exact_match": round(cap_exact / n, 4),
         "caption_scene_match": round(cap_scene / n, 4),
         "caption_exact_match_by_objects": {str(k): round(v[0] / max(1, v[1]), 4) for k, v in by_objects.items()},
+        "caption_one_object_attributes": {size: {k: v if k == "images" else round(v / max(1, t["images"]), 4) for k, v in t.items()}
+                                          for size, t in attributes.items()},
         "caption_decoding": {"num_beams": 3, "max_length": 20, "min_length": 5, "prompt": "a picture of "},
         "vqa_questions": vqa_total,
         "vqa_accuracy_generate": round(vqa_gen / vqa_total, 4),
